@@ -1,0 +1,39 @@
+# Two commands do all the set-up: `make run` and `make test`. Both create .venv when it is missing and
+# install the project with torch pinned; installing again does nothing while the inputs are unchanged.
+VENV  ?= .venv
+PY    := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+SHELL := /bin/bash
+export ABC3D_PROGRESS ?= 1
+
+.PHONY: install run test test-nbs test-py sync-check docs clean-data bench-data
+install: $(STAMP)
+
+$(STAMP): settings.ini setup.py constraints.txt
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip setuptools wheel
+	$(PY) -m pip install -q -c constraints.txt torch==2.13.0
+	$(PY) -m pip install -q -c constraints.txt -e ".[dev]"
+	@touch $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/abc3d run
+
+test: $(STAMP) test-nbs test-py
+
+test-nbs: $(STAMP)
+	ABC3D_PROGRESS=0 $(VENV)/bin/nbdev_test --n_workers 2
+
+test-py: $(STAMP)
+	ABC3D_PROGRESS=0 $(VENV)/bin/pytest -q -s tests
+
+# fails when the library is out of sync with the notebooks, or a notebook is not clean
+sync-check: $(STAMP)
+	$(VENV)/bin/nbdev_export
+	$(VENV)/bin/nbdev_clean
+	@if [ -n "$$(git status --porcelain -- abc3d nbs)" ]; then \
+	  git status --porcelain -- abc3d nbs; \
+	  echo "abc3d/ is out of sync with nbs/ or a notebook is not clean: run nbdev_export and nbdev_clean, then commit"; exit 1; fi
+
+bench-data: $(STAMP)
+	$(VENV)/bin/abc3d bench data
