@@ -9,7 +9,7 @@ export ABC3D_PROGRESS ?= 1
 .PHONY: install run test test-nbs test-py sync-check docs clean-data bench-data
 install: $(STAMP)
 
-$(STAMP): settings.ini setup.py constraints.txt
+$(STAMP): settings.ini setup.py pyproject.toml constraints.txt
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip setuptools wheel
 	$(PY) -m pip install -q -c constraints.txt torch==2.13.0
@@ -28,12 +28,16 @@ test-py: $(STAMP)
 	ABC3D_PROGRESS=0 $(VENV)/bin/pytest -q -s tests
 
 # fails when the library is out of sync with the notebooks, or a notebook is not clean
-sync-check: $(STAMP)
+sync-check: $(STAMP) readme
 	$(VENV)/bin/nbdev_export
 	$(VENV)/bin/nbdev_clean
-	@if [ -n "$$(git status --porcelain -- abc3d nbs)" ]; then \
-	  git status --porcelain -- abc3d nbs; \
+	@if [ -n "$$(git status --porcelain -- abc3d nbs README.md)" ]; then \
+	  git status --porcelain -- abc3d nbs README.md; \
 	  echo "abc3d/ is out of sync with nbs/ or a notebook is not clean: run nbdev_export and nbdev_clean, then commit"; exit 1; fi
 
 bench-data: $(STAMP)
 	$(VENV)/bin/abc3d bench data
+
+# README.md is generated from nbs/index.ipynb
+readme: $(STAMP)
+	$(PY) -c "import nbformat; nb = nbformat.read('nbs/index.ipynb', 4); open('README.md', 'w').write('\n\n'.join(c.source if c.cell_type == 'markdown' else '\`\`\`python\n' + c.source + '\n\`\`\`' for c in nb.cells) + '\n')"
