@@ -95,13 +95,19 @@ def _copy_landscape(src, dst):
     return dst
 
 
+def _rewrite_raster(path, edit):
+    "Replace a raster by `edit(profile, array) -> array` of it (same profile but the band count)."
+    with rasterio.open(path) as ds: prof, a = ds.profile, ds.read()
+    a = edit(prof, a)
+    prof.update(count=a.shape[0], driver='GTiff')
+    path.unlink()
+    with rasterio.open(path, 'w', **prof) as ds: ds.write(a)
+
+
 def test_all_nodata_chip_names_the_file(small_landscape, tmp_path):
     land = _copy_landscape(small_landscape, tmp_path/'land')
     tdx = next((land/'temperate_1'/'tandemx').glob('TDX_COH_*.tif'))
-    with rasterio.open(tdx) as ds: prof, a = ds.profile, ds.read()
-    a[:] = prof['nodata']; prof.update(driver='GTiff')
-    tdx.unlink()
-    with rasterio.open(tdx, 'w', **prof) as ds: ds.write(a)
+    _rewrite_raster(tdx, lambda prof, a: np.full_like(a, prof['nodata']))
     with pytest.raises(DataError, match=rf'{tdx.name}: has no valid pixel'):
         build_chips(land, tmp_path/'x.zarr')
 
@@ -109,10 +115,7 @@ def test_all_nodata_chip_names_the_file(small_landscape, tmp_path):
 def test_wrong_band_count_names_the_file(small_landscape, tmp_path):
     land = _copy_landscape(small_landscape, tmp_path/'land')
     truth = land/'tropical_moist_0'/'truth'/'truth.tif'
-    with rasterio.open(truth) as ds: prof, a = ds.profile, ds.read([1, 2])
-    prof.update(count=2, driver='GTiff')
-    truth.unlink()
-    with rasterio.open(truth, 'w', **prof) as ds: ds.write(a)
+    _rewrite_raster(truth, lambda prof, a: a[:2])
     with pytest.raises(DataError, match=r'truth.tif: has 2 band\(s\)'):
         build_chips(land, tmp_path/'x.zarr')
 
