@@ -8,7 +8,7 @@ os.environ.setdefault('ABC3D_PROGRESS', '0')
 @pytest.fixture(scope='session')
 def small_landscape(tmp_path_factory):
     "Two small regions (192 px: nine 64 px chips each), four dates: the landscape most tests share."
-    from abc3d.sensors import build_landscape
+    from abc3d.landscape import build_landscape
     from abc3d.twin import RegionSpec
     root = tmp_path_factory.mktemp('land')/'landscape'
     build_landscape(root, regions=[RegionSpec('tropical_moist_0', 'tropical_moist', size_px=192),

@@ -4,7 +4,8 @@ from pathlib import Path
 import numpy as np, pandas as pd, pytest, rasterio, h5py, netCDF4, geopandas as gpd
 from rio_cogeo.cogeo import cog_validate
 from abc3d.twin import BIOMES, TRUTH_BANDS, Landscape, RegionSpec, truth_window
-from abc3d.sensors import build_landscape, load_manifest, gedi_shots, r2_fit, GEDI_BEAMS, ATL08_BEAMS, HLS_BANDS
+from abc3d.landscape import build_landscape, load_manifest
+from abc3d.sensors import gedi_shots, r2_fit, GEDI_BEAMS, ATL08_BEAMS, HLS_BANDS
 from rasterio.windows import Window
 
 os.environ['ABC3D_PROGRESS'] = '0'
