@@ -22,3 +22,14 @@ def small_store(small_landscape):
     out = small_landscape.parent/'chips.zarr'
     build_chips(small_landscape, out, block=1)
     return out
+
+
+@pytest.fixture(scope='session')
+def default_store(tmp_path_factory):
+    "The chip store of the default landscape (what `abc3d run` builds): two regions of 384 px, six dates."
+    from abc3d.landscape import build_landscape
+    from abc3d.chips import build_chips
+    root = tmp_path_factory.mktemp('default')
+    build_landscape(root/'landscape')
+    build_chips(root/'landscape', root/'chips.zarr')
+    return root/'chips.zarr'

@@ -1,0 +1,104 @@
+"Pretraining and fine-tuning as a user runs them: the command line, the run folder, resuming after SIGKILL."
+import json, os, signal, subprocess, sys, time
+from pathlib import Path
+import pytest, torch
+
+ABC3D = str(Path(sys.executable).parent/'abc3d')
+ENV = {**os.environ, 'ABC3D_PROGRESS': '0'}
+TASKS = 'agbd,canopy_height,canopy_profile,bgb,soc_profile,land_cover,disturbance,carbon_flux'
+
+
+def run(*args):
+    out = subprocess.run([ABC3D, *map(str, args)], capture_output=True, text=True, env=ENV, timeout=900)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    return out.stdout
+
+
+def test_pretrain_finetune_resume_chain(default_store, tmp_path):
+    pre = tmp_path/'pre'
+    out = run('pretrain', '--store', default_store, '--out', pre, '--max-steps', 4, '--ckpt-every', 2)
+    assert 'pretraining: written' in out and 'val/loss_hls' in out
+    res = json.loads((pre/'result.json').read_text())
+    assert res['steps'] == 4
+    assert (pre/'encoder.safetensors').exists() and (pre/'logs'/'metrics.csv').exists()
+    assert any((pre/'tb').rglob('events.out.tfevents*'))
+    cfg = json.loads((pre/'encoder.json').read_text())['config']
+    assert cfg['encoder']['dim'] == 192 and set(cfg['bands']) == {'hls', 'tandemx', 'glo30'}
+
+    ft = tmp_path/'ft'                                    # all eight heads on one encoder, in one run
+    out = run('finetune', '--store', default_store, '--out', ft, '--pretrained', pre/'encoder',
+              '--task', TASKS, '--max-steps', 4, '--mode', 'lora')
+    metrics = json.loads((ft/'metrics.json').read_text())
+    assert set(metrics) == set(TASKS.split(','))
+    for t in ('agbd', 'canopy_height', 'canopy_profile'):
+        assert metrics[t]['n'] > 0 and 'rmse' in metrics[t] and metrics[t]['truth_n'] > 1000
+    assert 'rmse_rh50' in metrics['canopy_profile'] and 'truth_rmse_100-200cm' in metrics['soc_profile']
+    assert 0 <= metrics['land_cover']['miou'] <= 1 and 'f1' in metrics['disturbance']
+    assert 'truth_rmse' in metrics['carbon_flux']          # no tower falls in the test blocks; the truth still scores it
+    for t in TASKS.split(','): assert t in out              # the table printed per task
+    from abc3d.fit import load_finetuned
+    model = load_finetuned(ft/'model')
+    assert model.mode == 'lora' and model.hparams.pretrained is None
+
+    out = run('finetune', '--store', default_store, '--out', ft, '--task', TASKS, '--mode', 'lora', '--resume')
+    assert 'reused: True' in out                            # a finished run is reported, not redone
+    assert json.loads((ft/'result.json').read_text())['steps'] == 4
+    fail = subprocess.run([ABC3D, 'finetune', '--store', str(default_store), '--out', str(ft), '--task', 'agbd'],
+                          capture_output=True, text=True, env=ENV)
+    assert fail.returncode == 2 and 'pass --resume' in fail.stderr
+
+
+def _ckpt_step(path):
+    try: return torch.load(path, weights_only=True, map_location='cpu')['global_step']
+    except (FileNotFoundError, RuntimeError, EOFError): return -1
+
+
+def test_sigkill_mid_epoch_then_resume_gives_the_same_step_count(default_store, tmp_path):
+    args = ['finetune', '--store', default_store, '--task', 'canopy_height', '--pretrained', 'none', '--epochs', 2,
+            '--ckpt-every', 2]
+    run(*args, '--out', tmp_path/'whole')
+    whole = json.loads((tmp_path/'whole'/'result.json').read_text())['steps']
+    assert whole == 14                                       # 56 training chips, batch 8: 7 steps x 2 epochs
+
+    cut = tmp_path/'cut'
+    proc = subprocess.Popen([ABC3D, *map(str, args), '--out', str(cut)], env=ENV,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ckpt, t0 = cut/'checkpoints'/'last.ckpt', time.time()
+    while _ckpt_step(ckpt) < 2 and time.time() - t0 < 600: time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL); proc.wait()
+    killed_at = _ckpt_step(ckpt)
+    assert 0 < killed_at < whole and killed_at % 7 != 0      # killed mid-epoch, nothing finished
+    assert not (cut/'result.json').exists() and not (cut/'model.safetensors').exists()
+
+    out = run(*args, '--out', cut, '--resume')
+    assert json.loads((cut/'result.json').read_text())['steps'] == whole
+    assert 'canopy_height' in out
+
+
+def test_every_modality_subset_trains_on_real_chips(small_store):
+    "Fine-tuning forward and backward with each subset of the inputs that has a raster: finite losses, gradients."
+    import itertools
+    from dataclasses import asdict
+    from abc3d.data import ChipDataset
+    from abc3d.finetune import FinetuneTask, label_stats
+    from abc3d.models.encoder import EncoderConfig
+    ds = ChipDataset(small_store, 'train', tasks=['agbd', 'land_cover', 'canopy_profile'])
+    stats, weights = label_stats(ds, ds.tasks)
+    bands = {m: ds.band_names(m) for m in ('hls', 'tandemx', 'glo30')}
+    torch.manual_seed(0)
+    task = FinetuneTask(ds.tasks, asdict(EncoderConfig.preset('tiny', depth=1)), bands, stats=stats,
+                        channels={'land_cover': 8}, class_weights=weights, modality_dropout=0.)
+    batch = ds[list(range(4))]
+    mods = ['hls', 'tandemx', 'glo30', 'era5_land']
+    for n in range(1, 5):
+        for sub in itertools.combinations(mods, n):
+            if sub == ('era5_land',): continue
+            b = {k: v for k, v in batch.items() if k not in mods or k in sub}
+            task.zero_grad()
+            losses = task.task_losses(task(b), b)
+            loss = sum(losses.values())
+            loss.backward()
+            assert torch.isfinite(loss), sub
+            assert task.encoder.blocks[0].attn.qkv.weight.grad.abs().sum() > 0, sub
+    with pytest.raises(ValueError, match='at least one raster modality'):
+        task({k: v for k, v in batch.items() if k not in mods[:3]})
