@@ -72,6 +72,7 @@ def test_sigkill_mid_epoch_then_resume_gives_the_same_step_count(default_store, 
 
     out = run(*args, '--out', cut, '--resume')
     assert json.loads((cut/'result.json').read_text())['steps'] == whole
+    assert (cut/'logs'/'metrics.part0.csv').exists() and (cut/'logs'/'metrics.csv').exists()   # both parts of the log kept
     assert 'canopy_height' in out
 
 
