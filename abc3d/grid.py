@@ -19,7 +19,7 @@ from .io import era5_at
 
 # %% auto #0
 __all__ = ['utm_epsg', 'AnalysisGrid', 'open_raster', 'coregister', 'slope_aspect', 'to_grid_xy', 'rasterize_points',
-           'climate_context']
+           'climate_context', 'tiff_profile', 'cog_from_tiff', 'write_cog', 'is_cog']
 
 # %% ../nbs/04_grid.ipynb #d2f29569
 def utm_epsg(lon:float, lat:float) -> int:
@@ -170,3 +170,49 @@ def climate_context(ds:xr.Dataset,        # from `abc3d.io.read_era5`: dims (tim
     out = np.stack([pt[v].values.reshape(-1) for v in variables], axis=-1).astype('float32')
     if not np.isfinite(out).all(): raise DataError(path, f"has missing values at lon {lon:.4f}, lat {lat:.4f}")
     return out
+
+# %% ../nbs/04_grid.ipynb #583b7e40
+import tempfile
+from pathlib import Path
+from rio_cogeo.cogeo import cog_translate, cog_validate
+from rio_cogeo.profiles import cog_profiles
+from .core import atomic_path
+
+def tiff_profile(grid:AnalysisGrid, count:int, dtype='float32', nodata=None, block:int=256) -> dict:
+    "A tiled GeoTIFF profile on `grid` (for maps written window by window)."
+    prof = dict(driver='GTiff', width=grid.width, height=grid.height, count=count, dtype=dtype, crs=grid.crs,
+                transform=grid.transform, tiled=True, blockxsize=block, blockysize=block, compress='deflate', nodata=nodata)
+    if dtype.startswith('float'): prof['predictor'] = 3
+    return prof
+
+def _describe(dst, descriptions, units, tags):
+    for i, d in enumerate(descriptions or [], 1): dst.set_band_description(i, d)
+    for i, u in enumerate(units or [], 1): dst.update_tags(i, units=u)
+    if tags: dst.update_tags(**{k: str(v) for k, v in tags.items()})
+
+def cog_from_tiff(src, dst, descriptions:list[str]|None=None, units:list[str]|None=None, tags:dict|None=None,
+                  resampling:str='average') -> Path:
+    "Convert GeoTIFF `src` to the COG `dst` (deflate, 256 px blocks, overviews), written atomically."
+    dst = Path(dst)
+    with rasterio.open(src, 'r+') as f: _describe(f, descriptions, units, tags)
+    prof = cog_profiles.get('deflate') | {'blockxsize': 256, 'blockysize': 256}
+    with atomic_path(dst, '.tif') as tmp:
+        cog_translate(str(src), str(tmp), prof, overview_resampling=resampling, quiet=True, forward_band_tags=True,
+                      forward_ns_tags=True, in_memory=False)
+    return dst
+
+def write_cog(path, data:np.ndarray, grid:AnalysisGrid, nodata=None, descriptions:list[str]|None=None,
+              units:list[str]|None=None, tags:dict|None=None, resampling:str='average') -> Path:
+    "Write `data` [C, H, W] (or [H, W]) on `grid` as a COG at `path`, atomically."
+    data = data[None] if data.ndim == 2 else data
+    if data.shape[1:] != grid.shape: raise ValueError(f"data of shape {data.shape[1:]} is not on the grid {grid.shape}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=f'.{path.stem}.') as d:
+        with rasterio.open(Path(d)/'src.tif', 'w', **tiff_profile(grid, len(data), str(data.dtype), nodata)) as f: f.write(data)
+        return cog_from_tiff(Path(d)/'src.tif', path, descriptions, units, tags, resampling)
+
+def is_cog(path) -> bool:
+    "Whether `path` is a valid Cloud-Optimized GeoTIFF (rio-cogeo's validator, warnings count as invalid)."
+    ok, errors, warnings = cog_validate(str(path), quiet=True)
+    return bool(ok and not errors and not warnings)
