@@ -117,10 +117,14 @@ def _qa_clear(qa:np.ndarray, spec:dict) -> np.ndarray:
 
 # %% ../nbs/05_chips.ipynb #161549d8
 @patch
-def extract(self:RegionSources, row:int, col:int) -> dict:
-    "Every modality of the chip whose top-left pixel is (row, col): {name: {'data', 'mask'[, 'time']}}."
+def extract(self:RegionSources, row:int, col:int,
+            height:int|None=None, width:int|None=None,  # window shape; default one chip
+            strict:bool=True,                           # an error for an input modality with no valid pixel
+           ) -> dict:
+    "Every modality of the window whose top-left pixel is (row, col): {name: {'data', 'mask'[, 'time']}}."
     size, out = self.size, {}
-    g = self.grid.window(Window(col, row, size, size))
+    height, width = height or size, width or size
+    g = self.grid.window(Window(col, row, width, height))
     for n in self.names:
         m = self.cat[n]
         if m.kind in RASTER_KINDS and m.temporal:
@@ -133,32 +137,34 @@ def extract(self:RegionSources, row:int, col:int) -> dict:
                 seen |= bool(ok.any())
                 if m.qa: ok &= _qa_clear(coregister(srcs[m.qa['band']], g, 'nearest', nodata=m.qa.get('nodata'), dtype='uint8').values[0], m.qa)
                 data.append(np.where(ok, x, np.nan)); mask.append(ok[None])
-            if not seen and m.inputs_to:
+            if not seen and m.inputs_to and strict:
                 raise DataError(srcs[m.band_names[0]].name, f"no date has a valid pixel in the chip at row {row}, col {col} of region '{self.region['name']}'")
             out[n] = dict(data=np.stack(data).astype('float32'), mask=np.stack(mask),
                           time=np.array(self.dates[n], 'int16'))
         elif m.kind in RASTER_KINDS:
-            out[n] = self._raster(n, row, col)
+            out[n] = self._raster(n, row, col, height, width, strict)
         elif n in self.points:
             x, y, v, key = self.points[n]
-            k = (row//size)*100000 + col//size
-            lo, hi = np.searchsorted(key, k), np.searchsorted(key, k, side='right')
-            val, ok = rasterize_points(x[lo:hi], y[lo:hi], v[lo:hi], g)
+            if (height, width) == (size, size) and row % size == 0 and col % size == 0:    # a chip: its points are one run
+                k = (row//size)*100000 + col//size
+                lo, hi = np.searchsorted(key, k), np.searchsorted(key, k, side='right')
+                val, ok = rasterize_points(x[lo:hi], y[lo:hi], v[lo:hi], g)
+            else: val, ok = rasterize_points(x, y, v, g)
             out[n] = dict(data=val[None], mask=ok[None, None])
         elif n in self.climate:
             path, ds = self.climate[n]
-            lon, lat = self.grid.lonlat([row + size/2], [col + size/2])
+            lon, lat = self.grid.lonlat([row + height/2], [col + width/2])
             out[n] = dict(data=climate_context(ds, m.band_names, lon[0], lat[0], path))
     return out
 
 @patch
-def _raster(self:RegionSources, n:str, row:int, col:int) -> dict:
-    "A static raster modality on a chip, with derived bands (slope, aspect) computed on a 1-pixel margin."
-    m, size, src = self.cat[n], self.size, self.rasters[n][0]
+def _raster(self:RegionSources, n:str, row:int, col:int, height:int, width:int, strict:bool=True) -> dict:
+    "A static raster modality on a window, with derived bands (slope, aspect) computed on a 1-pixel margin."
+    m, src = self.cat[n], self.rasters[n][0]
     read = [b for b in m.bands if not b.derived]
     if src.count < len(read): raise DataError(src.name, f"has {src.count} band(s); modality '{n}' declares {len(read)}")
     pad = 1 if any(b.derived for b in m.bands) else 0
-    g = self.grid.window(Window(col - pad, row - pad, size + 2*pad, size + 2*pad))
+    g = self.grid.window(Window(col - pad, row - pad, width + 2*pad, height + 2*pad))
     cls = m.kind == 'class_raster'
     x = coregister(src, g, _default_resampling(m, self.grid.res), bands=list(range(1, len(read) + 1)),
                    scale=m.scale, offset=m.offset, nodata=m.nodata, dtype=m.dtype if cls else 'float32').values
@@ -169,7 +175,7 @@ def _raster(self:RegionSources, n:str, row:int, col:int) -> dict:
         if unknown: raise DataError(self.cat.path, f"modality '{n}': no rule derives band(s) {unknown}")
         x = np.concatenate([x] + [derived[b.name][None] for b in m.bands if b.derived])[:, 1:-1, 1:-1]
     ok = (x[0] != m.nodata) if cls else np.isfinite(x).all(0)
-    if m.inputs_to and not ok.any():
+    if m.inputs_to and strict and not ok.any():
         raise DataError(src.name, f"has no valid pixel (all nodata/NaN) in the chip at row {row}, col {col} of region '{self.region['name']}'")
     return dict(data=x[None], mask=ok[None, None])
 

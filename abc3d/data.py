@@ -14,7 +14,7 @@ from .core import DataError
 from .chips import open_store, SPLITS, CHUNK_CHIPS
 
 # %% auto #0
-__all__ = ['TARGETS', 'CLASS_TASKS', 'ChipDataset', 'ChunkBatchSampler', 'ResumableLoader', 'ChipDataModule']
+__all__ = ['TARGETS', 'CLASS_TASKS', 'ChipDataset', 'model_input', 'ChunkBatchSampler', 'ResumableLoader', 'ChipDataModule']
 
 # %% ../nbs/06_data.ipynb #537af100
 TARGETS = {
@@ -106,6 +106,30 @@ def _class_target(task, code, ok, meta):
     idx = lut[code]
     return np.maximum(idx, 0), ok & (idx >= 0)
 
+def model_input(x:np.ndarray,          # stored values [B, T, C, H, W] (NaN where invalid), or climate [B, T, V]
+                m:dict,                # the modality's store metadata: kind, mean, std, wavelengths, bandwidths, gsd
+                bands:list[int],       # indexes of x's bands in the modality's band list
+                normalize:bool=True,   # standardise with m's mean and std
+                time:np.ndarray|None=None,  # [B, T, 2] (year, day of year) of temporal modalities
+               ) -> dict:
+    "One modality as the model takes it: standardised pixels (0 where invalid), validity mask, band wavelengths, GSD, dates."
+    mean, std = (np.asarray(m[k], 'float32')[bands] for k in ('mean', 'std'))
+    if m['kind'] == 'climate_grid':
+        if normalize: x = (x - mean)/std
+        return {'values': np.nan_to_num(x).astype('float32')}
+    x = x.astype('float32', copy=False)
+    mask = np.isfinite(x).all(2, keepdims=True)      # NaN wherever a value is missing or masked
+    if normalize:                                    # in place, in float32
+        x -= mean[:, None, None]; x /= std[:, None, None]
+    np.copyto(x, 0, where=~mask)
+    B = len(x)
+    d = {'pixels': x, 'mask': mask,
+         'wavelengths': np.tile(np.array([m['wavelengths'][b] or np.nan for b in bands], 'float32'), (B, 1)),
+         'bandwidths': np.tile(np.array([m['bandwidths'][b] or np.nan for b in bands], 'float32'), (B, 1)),
+         'gsd': np.full(B, m['gsd'], 'float32')}
+    if time is not None: d['time'] = time
+    return d
+
 @patch
 def read_batch(self:ChipDataset, positions) -> dict:
     "A batch of the chips at `positions` of this split (returned in store order)."
@@ -115,22 +139,8 @@ def read_batch(self:ChipDataset, positions) -> dict:
         if n not in cache: cache[n] = _read(self.root[f'{n}/data'], chips)
         return cache[n]
     for n, bands in self.inputs.items():
-        m = mods[n]
-        x = _read(self.root[f'{n}/data'], chips, bands)
-        mean, std = (np.asarray(m[k], 'float32')[bands] for k in ('mean', 'std'))
-        if m['kind'] == 'climate_grid':
-            if self.normalize: x = (x - mean)/std
-            out[n] = {'values': np.nan_to_num(x).astype('float32')}; continue
-        mask = np.isfinite(x).all(2, keepdims=True)  # the store writes NaN wherever its mask is False
-        if self.normalize:                           # in place, in float32
-            x -= mean[:, None, None]; x /= std[:, None, None]
-        np.copyto(x, 0, where=~mask)
-        d = {'pixels': x, 'mask': mask,
-             'wavelengths': np.tile(np.array([m['wavelengths'][b] or np.nan for b in bands], 'float32'), (len(chips), 1)),
-             'bandwidths': np.tile(np.array([m['bandwidths'][b] or np.nan for b in bands], 'float32'), (len(chips), 1)),
-             'gsd': np.full(len(chips), m['gsd'], 'float32')}
-        if f'{n}/time' in self.root: d['time'] = _read(self.root[f'{n}/time'], chips)
-        out[n] = d
+        time = _read(self.root[f'{n}/time'], chips) if f'{n}/time' in self.root else None
+        out[n] = model_input(_read(self.root[f'{n}/data'], chips, bands), mods[n], bands, self.normalize, time)
     targets = {}
     for t, srcs in self.sources.items():
         val = have = None

@@ -141,6 +141,8 @@ def _pretrained(cfg:FinetuneConfig) -> Path|None:
     p = Path(cfg.pretrained)
     return p if p.suffix == '.safetensors' else p.with_suffix('.safetensors')
 
+_INPUT_KEYS = ('kind', 'bands', 'units', 'gsd', 'wavelengths', 'bandwidths', 'mean', 'std')
+
 def finetune(cfg:FinetuneConfig) -> dict:
     "Fine-tune the task(s) of `cfg` on a chip store; export the model; return held-out metrics per task."
     tasks = [t for t in cfg.task.split(',') if t]
@@ -178,7 +180,9 @@ def finetune(cfg:FinetuneConfig) -> dict:
         if len(parts) == 3 and parts[0] == 'test': held_out.setdefault(parts[1], {})[parts[2]] = float(v)
     if trainer.is_global_zero:
         hp = {k: v for k, v in task.hparams.items() if k != 'pretrained'}
-        export_weights(task, out/'model', {'finetune': hp, 'pretrained': str(pre) if pre else None,
+        inputs = {n: {k: meta['modalities'][n][k] for k in _INPUT_KEYS} for n in train.inputs}
+        export_weights(task, out/'model', {'finetune': hp, 'inputs': inputs, 'chip_size': meta['chip_size'],
+                                           'pretrained': str(pre) if pre else None,
                                            'pretrained_sha256': file_sha256(pre) if pre else None, 'steps': int(trainer.global_step)})
         write_json(out/'metrics.json', held_out)
     return _finish(out, trainer, t0, model=str(out/'model.safetensors'), pretrained=str(pre) if pre else None,
