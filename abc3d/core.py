@@ -25,6 +25,8 @@ class CatalogError(ValueError):
         super().__init__(f"{where}: {problem}")
 
 # %% ../nbs/00_core.ipynb #3355ee78
+_UMASK = os.umask(0); os.umask(_UMASK)           # the process umask (read by setting it back)
+
 @contextlib.contextmanager
 def atomic_path(path, suffix:str=''):
     "Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds."
@@ -35,6 +37,7 @@ def atomic_path(path, suffix:str=''):
     tmp = Path(tmp)
     try:
         yield tmp
+        if tmp.exists(): os.chmod(tmp, 0o666 & ~_UMASK)     # mkstemp makes it private; the result gets the usual permissions
         os.replace(tmp, path)
     finally:
         if tmp.exists(): tmp.unlink()
