@@ -99,18 +99,68 @@ def _bench(a):
         from abc3d.bench_model import bench_model, format_bench_model
         presets = tuple(p for p in a.presets.split(',') if p)
         print(format_bench_model(bench_model(presets, device=a.device, steps=a.steps, mae_presets=presets)))
+    elif a.what == 'predict':
+        from abc3d.bench_predict import bench_predict, format_bench_predict
+        print(format_bench_predict(bench_predict(tuple(int(s) for s in a.sizes.split(',')), batch_size=a.batch_size,
+                                                 repeats=a.repeats)))
 
 def _run(a):
-    "The main job on the embedded default: the default landscape and its chip store."
-    from abc3d.chips import build_chips
+    "The main job: landscape, chips, then the run notebooks (pretrain, fine-tune every task, predict + carbon, evaluate) and the report."
+    from abc3d.pipeline import run_pipeline, label_metrics
+    from abc3d.fit import format_metrics
+    from abc3d.evaluate import format_scores
+    import pandas as pd
+    tasks = [t for t in a.tasks.split(',') if t] or None
+    res = run_pipeline(a.out, a.data, tasks=tasks, preset=a.preset, pretrain_epochs=a.pretrain_epochs, finetune_epochs=a.finetune_epochs,
+                       max_steps=a.max_steps, seed=a.seed, device=a.device)
+    out = Path(res['out'])
+    metrics = {}
+    for f in sorted(out.glob('finetune_*/metrics.json')): metrics.update(json.loads(f.read_text()))
+    print("\nheld-out metrics of the fine-tuned models (test split; labels, and truth rows):")
+    print(format_metrics(metrics))
+    ev = out/'evaluation'
+    print("\nthe predicted maps against the truth on the held-out blocks:")
+    print(format_scores(pd.read_csv(ev/'scores.csv'), json.loads((ev/'summary.json').read_text())))
+    tot = pd.read_csv(out/'carbon'/'totals.csv')
+    print("\ncarbon totals (Mg C; std under independent / fully correlated pixel errors):")
+    print(tot[[c for c in ('region', 'pool', 'total_MgC', 'std_MgC_independent', 'std_MgC_correlated', 'total_MtCO2e') if c in tot]].to_string(index=False))
+    print(f"\nmain job finished in {res['seconds']:.1f} s ({res['seconds']/60:.1f} min); everything is under {out}:")
+    for what, path in (('executed run notebooks (the records)', out/'notebooks'), ('HTML report', out/'report.html'),
+                       ('checkpoints and exports', out/'<run>/checkpoints, <run>/*.safetensors'), ('maps (COG) and STAC items', out/'predict'),
+                       ('carbon maps and totals', out/'carbon'), ('evaluation', ev)):
+        print(f"  {what:38s} {path}")
+
+def _predict(a):
+    from abc3d.predict import predict
     t0 = time.perf_counter()
-    root = Path(a.out)
-    land = _landscape(root/'landscape', seed=a.seed)
-    _report('landscape', land, time.perf_counter() - t0)
-    t1 = time.perf_counter()
-    chips = build_chips(root/'landscape', root/'chips.zarr')
-    _report('chip store', chips, time.perf_counter() - t1)
-    print(f"main job finished in {time.perf_counter() - t0:.1f} s; outputs under {root}")
+    res = predict(a.model, a.out, landscape=a.landscape, catalog=a.catalog, regions=[r for r in (a.region or '').split(',') if r] or None,
+                  overlap=a.overlap, batch_size=a.batch_size, device=a.device, stop_after=a.stop_after)
+    _report('prediction' if res['complete'] else 'prediction (partial: run again to continue)', res, time.perf_counter() - t0)
+
+def _carbon(a):
+    from abc3d.carbon import carbon_maps, carbon_totals
+    import pandas as pd
+    t0 = time.perf_counter()
+    zone = a.zone or None
+    if zone is None and a.landscape:
+        zone = {r['name']: r['biome'] for r in json.loads((Path(a.landscape)/'landscape.json').read_text())['regions']}
+    out = Path(a.out or Path(a.pred_dir)/'carbon')
+    carbon_maps(a.pred_dir, out, zone=zone)
+    tot = carbon_totals(a.pred_dir, polygons=a.polygons, id_column=a.id_column, zone=zone, out_csv=out/'totals.csv')
+    with pd.option_context('display.width', 200, 'display.max_columns', 20): print(tot.to_string(index=False))
+    print(f"carbon maps and totals.csv written to {out} in {time.perf_counter() - t0:.1f} s")
+
+def _evaluate(a):
+    from abc3d.evaluate import evaluate, format_scores
+    res = evaluate(a.pred_dir, a.store, a.out, n_boot=a.n_boot, seed=a.seed)
+    print(format_scores(res['table'], res['summary']))
+    print(f"scores.csv, pairs.csv and summary.json written to {res['out']}")
+
+def _docs(a):
+    from abc3d.docs import build_docs
+    t0 = time.perf_counter()
+    res = build_docs(a.root, a.out)
+    _report('docs', res, time.perf_counter() - t0)
 
 def _report(what, res, secs):
     reused = isinstance(res, dict) and res.get('reused')
@@ -173,7 +223,7 @@ def parser() -> argparse.ArgumentParser:
     ft.set_defaults(fn=_finetune)
 
     b = sub.add_parser('bench', help='benchmarks that print figures side by side', formatter_class=D)
-    b.add_argument('what', choices=['data', 'model'], help='data: DataModule vs raw bytes vs on-the-fly reading; model: training steps of the encoder vs nn.TransformerEncoder, MAE masked vs unmasked, MFU, peak memory')
+    b.add_argument('what', choices=['data', 'model', 'predict'], help='data: DataModule vs raw bytes vs on-the-fly reading; model: training steps of the encoder vs nn.TransformerEncoder, MAE masked vs unmasked, MFU, peak memory; predict: the prediction pipeline vs the bare forward, peak memory for regions 16x apart')
     b.add_argument('--store', default=str(data_dir()/'chips.zarr'), help='chip store')
     b.add_argument('--landscape', default=None, help='its landscape (default: beside the store)')
     b.add_argument('--batch-size', type=int, default=16, help='batch size')
@@ -182,12 +232,57 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument('--presets', default='tiny,base', help='encoder presets to time, comma-separated (model)')
     b.add_argument('--device', default='cpu', help="'cpu' or 'cuda' (model; bf16 autocast on cuda)")
     b.add_argument('--steps', type=int, default=3, help='timed training steps per measurement (model)')
+    b.add_argument('--sizes', default='128,512', help='region edges in pixels, comma-separated (predict)')
+    b.add_argument('--repeats', type=int, default=2, help='measurements of each, the fastest counting (predict)')
     b.set_defaults(fn=_bench)
 
-    r = sub.add_parser('run', help='the main job on the embedded default', formatter_class=D)
-    r.add_argument('--out', default=str(data_dir()), help='output folder')
-    r.add_argument('--seed', type=int, default=0, help='landscape seed')
+    r = sub.add_parser('run', help='the main job: landscape, chips, pretrain, fine-tune all tasks, predict, carbon, evaluate, report', formatter_class=D,
+                       description='Build the embedded default landscape and its chip store, then execute the run notebooks (nbs/runs) with papermill: pretraining, fine-tuning of every task, prediction with carbon accounting, evaluation against the truth; write a self-contained HTML report. Steps already done with the same parameters are skipped.')
+    r.add_argument('--out', default=str(data_dir()/'run'), help='run folder')
+    r.add_argument('--data', default=str(data_dir()), help='folder of the landscape and its chip store')
+    r.add_argument('--tasks', default='', help='tasks to fine-tune, comma-separated (default: all eight)')
+    r.add_argument('--preset', default='tiny', help='encoder size')
+    r.add_argument('--pretrain-epochs', type=int, default=10, help='pretraining epochs')
+    r.add_argument('--finetune-epochs', type=int, default=3, help='fine-tuning epochs per task')
+    r.add_argument('--max-steps', type=int, default=-1, help='cap on optimizer steps of every training run (-1: none)')
+    r.add_argument('--seed', type=int, default=0, help='seed of the training runs')
+    r.add_argument('--device', default='cpu', help="'cpu' or 'cuda'")
     r.set_defaults(fn=_run)
+
+    pr = sub.add_parser('predict', help='predict every task of the model(s) over whole regions: COGs with std, a STAC item per region', formatter_class=D,
+                        description='Sliding windows with overlap and smooth blending, read strip by strip from the sources (memory does not grow with the region), written as Cloud-Optimized GeoTIFFs (each regression product with its standard deviation; classes with their probability) and a STAC item per region. A killed run continues where it stopped and gives identical maps.')
+    pr.add_argument('--model', nargs='+', required=True, help='fine-tuned export(s) (model.safetensors or run folders), one per task')
+    pr.add_argument('--landscape', default=None, help='a landscape folder (regions from its landscape.json)')
+    pr.add_argument('--catalog', default=None, help="a catalog YAML pointing at your own files (or the landscape's catalog)")
+    pr.add_argument('--region', default=None, help='region name(s), comma-separated (default: all of the landscape; with a catalog, the {region} values)')
+    pr.add_argument('--out', default=str(data_dir()/'predict'), help='output folder')
+    pr.add_argument('--overlap', type=int, default=16, help='pixels shared by neighbouring windows')
+    pr.add_argument('--batch-size', type=int, default=8, help='windows per forward pass')
+    pr.add_argument('--device', default='cpu', help="'cpu' or 'cuda'")
+    pr.add_argument('--stop-after', type=int, default=None, help='stop after this many strips per region (continue later)')
+    pr.set_defaults(fn=_predict)
+
+    cb = sub.add_parser('carbon', help='carbon stocks and CO2e per pixel with uncertainty, and totals per region or polygon', formatter_class=D)
+    cb.add_argument('pred_dir', help='output folder of abc3d predict')
+    cb.add_argument('--out', default=None, help='folder of the carbon maps and totals.csv (default: PRED_DIR/carbon)')
+    cb.add_argument('--polygons', default=None, help='GeoJSON or GeoParquet of areas to total over')
+    cb.add_argument('--id-column', default=None, help='column naming the polygons')
+    cb.add_argument('--zone', default=None, help="ecological zone for root:shoot ratios where no root map exists (e.g. 'tropical_moist', 'temperate', 'boreal')")
+    cb.add_argument('--landscape', default=None, help="take each region's zone from this landscape's biomes")
+    cb.set_defaults(fn=_carbon)
+
+    ev = sub.add_parser('evaluate', help='score the maps against the truth of a virtual landscape on its held-out blocks', formatter_class=D)
+    ev.add_argument('pred_dir', help='output folder of abc3d predict (over the landscape of STORE)')
+    ev.add_argument('--store', default=str(data_dir()/'chips.zarr'), help='the chip store the models were trained on')
+    ev.add_argument('--out', default=None, help='folder for scores.csv, pairs.csv, summary.json (default: beside PRED_DIR)')
+    ev.add_argument('--n-boot', type=int, default=1000, help='bootstrap resamples of the held-out blocks')
+    ev.add_argument('--seed', type=int, default=0, help='bootstrap seed')
+    ev.set_defaults(fn=_evaluate)
+
+    dc = sub.add_parser('docs', help="build the documentation site offline into _docs/, following _quarto.yml", formatter_class=D)
+    dc.add_argument('--root', default='.', help='project folder (with _quarto.yml)')
+    dc.add_argument('--out', default=None, help="output folder (default: _quarto.yml's output-dir)")
+    dc.set_defaults(fn=_docs)
     return p
 
 def main(argv=None):
