@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 SHELL := /bin/bash
 export ABC3D_PROGRESS ?= 1
 
-.PHONY: install run test test-nbs test-py sync-check docs clean-data bench-data
+.PHONY: install run test test-nbs test-py sync-check docs browser clean-data bench-data
 install: $(STAMP)
 
 $(STAMP): settings.ini setup.py pyproject.toml constraints.txt
@@ -24,8 +24,21 @@ test: $(STAMP) test-nbs test-py
 test-nbs: $(STAMP)
 	ABC3D_PROGRESS=0 $(VENV)/bin/nbdev_test --n_workers 2
 
-test-py: $(STAMP)
+test-py: $(STAMP) browser
 	ABC3D_PROGRESS=0 $(VENV)/bin/pytest -q -s tests
+
+# the documentation site, offline, following _quarto.yml (quarto render uses the same file where quarto exists)
+docs: $(STAMP)
+	$(VENV)/bin/abc3d docs
+
+# headless Chromium (Debian package) and playwright-core (npm) for the browser tests
+BROWSER_STAMP := tests/browser/node_modules/.installed
+browser: $(BROWSER_STAMP)
+$(BROWSER_STAMP): tests/browser/package.json tests/browser/package-lock.json
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; } \
+	  || echo "chromium could not be installed (needs root and apt): the browser tests will be skipped"
+	cd tests/browser && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
 
 # fails when the library is out of sync with the notebooks, or a notebook is not clean
 sync-check: $(STAMP) readme

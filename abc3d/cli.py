@@ -111,8 +111,13 @@ def _run(a):
     from abc3d.evaluate import format_scores
     import pandas as pd
     tasks = [t for t in a.tasks.split(',') if t] or None
+    from abc3d.landscape import default_regions
+    from dataclasses import replace
+    land = dict(regions=[replace(r, size_px=a.size_px) for r in default_regions()], n_dates=a.dates) if a.size_px or a.dates else None
+    if land and not a.dates: land.pop('n_dates')
+    if land and not a.size_px: land.pop('regions')
     res = run_pipeline(a.out, a.data, tasks=tasks, preset=a.preset, pretrain_epochs=a.pretrain_epochs, finetune_epochs=a.finetune_epochs,
-                       max_steps=a.max_steps, seed=a.seed, device=a.device)
+                       max_steps=a.max_steps, seed=a.seed, device=a.device, landscape_kw=land)
     out = Path(res['out'])
     metrics = {}
     for f in sorted(out.glob('finetune_*/metrics.json')): metrics.update(json.loads(f.read_text()))
@@ -241,6 +246,8 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument('--out', default=str(data_dir()/'run'), help='run folder')
     r.add_argument('--data', default=str(data_dir()), help='folder of the landscape and its chip store')
     r.add_argument('--tasks', default='', help='tasks to fine-tune, comma-separated (default: all eight)')
+    r.add_argument('--size-px', type=int, default=None, help='edge of the landscape regions in pixels (default: the embedded default, 384)')
+    r.add_argument('--dates', type=int, default=None, help='HLS dates of the landscape (default: the embedded default, 6)')
     r.add_argument('--preset', default='tiny', help='encoder size')
     r.add_argument('--pretrain-epochs', type=int, default=10, help='pretraining epochs')
     r.add_argument('--finetune-epochs', type=int, default=3, help='fine-tuning epochs per task')

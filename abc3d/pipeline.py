@@ -193,7 +193,6 @@ def run_pipeline(out=None,                 # run folder (default <data dir>/run)
         models=models, landscape=str(land), out=str(out/'predict'), carbon=str(out/'carbon'), device=device)))
     step('evaluate', lambda: run_notebook('evaluate', nbs/'evaluate.ipynb', dict(
         pred_dir=str(out/'predict'), store=str(store), out=str(out/'evaluation'), runs=str(out), n_boot=n_boot, seed=seed)))
-    if (out/'predict'/'.work').is_dir() and not any((out/'predict'/'.work').iterdir()): (out/'predict'/'.work').rmdir()
     report = build_report(out, steps)
     summary = dict(out=str(out), seconds=round(time.perf_counter() - t0, 1), steps=steps, report=str(report))
     write_json(out/'pipeline.json', summary)

@@ -1,0 +1,114 @@
+"""The main job and prediction as a user runs them: `abc3d run` executes every run notebook through papermill
+(small parameters), then `abc3d predict` on a landscape of another seed and size, killed mid-way and resumed."""
+import json, os, re, signal, subprocess, sys, time
+from pathlib import Path
+import nbformat, numpy as np, pandas as pd, pystac, pytest, rasterio
+from rio_cogeo.cogeo import cog_validate
+
+ABC3D = str(Path(sys.executable).parent/'abc3d')
+ENV = {**os.environ, 'ABC3D_PROGRESS': '0'}
+TASKS = ['agbd', 'canopy_height', 'canopy_profile', 'bgb', 'soc_profile', 'land_cover', 'disturbance', 'carbon_flux']
+
+
+def run(*args, **kw):
+    return subprocess.run([ABC3D, *map(str, args)], capture_output=True, text=True, env=ENV, timeout=1500, **kw)
+
+
+@pytest.fixture(scope='module')
+def main_job(tmp_path_factory):
+    "`abc3d run` on small regions (128 px, 2 dates) with every task and a few optimizer steps per run."
+    root = tmp_path_factory.mktemp('main')
+    out = run('run', '--out', root/'run', '--data', root, '--size-px', 128, '--dates', 2, '--max-steps', 3,
+              '--pretrain-epochs', 1, '--finetune-epochs', 1)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    return root, out.stdout
+
+
+def test_main_job_runs_every_notebook(main_job):
+    root, stdout = main_job
+    run_dir = root/'run'
+    nbs = sorted(p.name for p in (run_dir/'notebooks').glob('*.ipynb'))
+    assert nbs == sorted(['pretrain.ipynb', 'predict.ipynb', 'evaluate.ipynb'] + [f'finetune_{t}.ipynb' for t in TASKS])
+    for p in (run_dir/'notebooks').glob('*.ipynb'):
+        nb = nbformat.read(p, 4)
+        assert not [o for c in nb.cells for o in c.get('outputs', []) if o.get('output_type') == 'error'], p.name
+        tags = [c.metadata.get('tags', []) for c in nb.cells]
+        assert ['injected-parameters'] in tags, p.name                  # papermill recorded the parameters
+    assert 'held-out metrics of the fine-tuned models' in stdout and re.search(r'main job finished in [\d.]+ s', stdout)
+    assert 'IQM of normalised scores over 8 tasks' in stdout
+
+
+def test_main_job_outputs(main_job):
+    root, _ = main_job
+    run_dir = root/'run'
+    for region in ('tropical_moist_0', 'temperate_0'):
+        maps = run_dir/'predict'/'maps'/region
+        for t in TASKS:
+            extra = '_prob' if t in ('land_cover', 'disturbance') else '_std'
+            for f in (maps/f'{t}.tif', maps/f'{t}{extra}.tif'):
+                ok, errors, warnings = cog_validate(str(f), quiet=True)
+                assert ok and not errors and not warnings, (f, errors, warnings)
+        stac = run_dir/'predict'/'stac'/f'{region}.json'
+        item = pystac.Item.from_file(stac)                                # a valid STAC item for pystac
+        hrefs = [a['href'] for a in json.loads(stac.read_text())['assets'].values()]
+        assert len(item.assets) == 16 and all((stac.parent/h).resolve().exists() for h in hrefs)
+        assert (run_dir/'carbon'/region/'total_carbon.tif').exists()
+    totals = pd.read_csv(run_dir/'carbon'/'totals.csv')
+    assert {'agc', 'bgc', 'total_carbon'} <= set(totals.pool) and (totals.total_MgC[totals.pool == 'agc'] > 0).all()
+    scores = pd.read_csv(run_dir/'evaluation'/'scores.csv')
+    assert sorted(scores.task) == sorted(TASKS)
+    html = (run_dir/'report.html').read_text()
+    assert '<img' in html and 'finetune carbon_flux' in html
+    assert not re.search(r'(src|href)="https?://', html)              # self-contained: nothing from another host
+    assert not list(run_dir.rglob('.*.running.ipynb')) and not list(run_dir.rglob('*.failed.ipynb'))
+
+
+def test_main_job_again_reuses_every_step(main_job):
+    root, _ = main_job
+    t0 = time.perf_counter()
+    out = run('run', '--out', root/'run', '--data', root, '--size-px', 128, '--dates', 2, '--max-steps', 3,
+              '--pretrain-epochs', 1, '--finetune-epochs', 1)
+    assert out.returncode == 0, out.stderr[-3000:]
+    for step in ['pretrain', 'finetune agbd', 'predict + carbon', 'evaluate']: assert f'{step}: reused' in out.stdout
+    assert 'landscape: reused' in out.stdout or 'landscape: done' in out.stdout
+
+
+def _maps(folder):
+    out = {}
+    for f in sorted(Path(folder).rglob('*.tif')):
+        with rasterio.open(f) as src: out[f.relative_to(folder)] = src.read()
+    return out
+
+
+def test_predict_other_landscape_killed_and_resumed(main_job, tmp_path):
+    root, _ = main_job
+    models = [root/'run'/f'finetune_{t}_full'/'model.safetensors' for t in TASKS]
+    land = tmp_path/'other'
+    out = run('twin', '--out', land, '--seed', 9, '--size-px', 224, '--biomes', 'boreal', '--dates', 3)
+    assert out.returncode == 0, out.stderr
+    whole = run('predict', '--model', *models, '--landscape', land, '--out', tmp_path/'whole')
+    assert whole.returncode == 0, whole.stderr[-3000:]
+    maps = tmp_path/'whole'/'maps'/'boreal_0'
+    files = sorted(maps.glob('*.tif'))
+    assert len(files) == 16
+    for f in files:
+        ok, errors, warnings = cog_validate(str(f), quiet=True)
+        assert ok and not errors and not warnings, (f, errors, warnings)
+        with rasterio.open(f) as src: assert src.crs and src.shape == (224, 224) and src.descriptions[0] and src.tags(1).get('units')
+    item = json.loads((tmp_path/'whole'/'stac'/'boreal_0.json').read_text())
+    assert item['properties']['abc3d:models'][0]['sha256'] and len(item['assets']) == 16
+    # killed after its first strip (SIGKILL: no chance to clean up), then resumed
+    part = tmp_path/'part'
+    p = subprocess.Popen([ABC3D, 'predict', '--model', *map(str, models), '--landscape', str(land), '--out', str(part)],
+                         env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    state = part/'.work'/'boreal_0'/'state.npz'
+    deadline = time.time() + 600
+    while not state.exists() and p.poll() is None and time.time() < deadline: time.sleep(0.02)
+    p.send_signal(signal.SIGKILL); p.wait()
+    assert state.exists(), "the run ended before its first strip was saved"
+    assert not (part/'maps').exists() and not (part/'predict.json').exists()      # no partial map under a final name
+    again = run('predict', '--model', *models, '--landscape', land, '--out', part)
+    assert again.returncode == 0, again.stderr[-3000:]
+    a, b = _maps(tmp_path/'whole'/'maps'), _maps(part/'maps')
+    assert a.keys() == b.keys()
+    for k in a: assert np.array_equal(a[k], b[k], equal_nan=True), k
