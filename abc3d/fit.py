@@ -100,6 +100,9 @@ def _datamodule(cfg:RunConfig, store:Path, tasks=None, truth=False) -> ChipDataM
     dm = ChipDataModule(store, modalities=mods, tasks=tasks or [], batch_size=cfg.batch_size, num_workers=cfg.num_workers,
                         truth=truth, seed=cfg.seed)
     dm.setup()
+    empty = [s for s in ('train', 'val', 'test') if len(dm.ds[s]) == 0]
+    if empty: raise DataError(store, f"has no {' or '.join(empty)} chips ({ {s: len(d) for s, d in dm.ds.items()} }): "
+                              "build it from larger regions, or with smaller split blocks (`abc3d chips --block 1`)")
     return dm
 
 def _bands(ds) -> dict[str, list[str]]:

@@ -118,8 +118,8 @@ def run_notebook(name:str,               # run notebook in nbs/runs (without .ip
                             progress_bar=(env != '0') if progress is None else progress, log_output=False)
     except Exception as e:
         if tmp.exists(): os.replace(tmp, dst.with_name(f'{dst.stem}.failed.ipynb'))
-        raise RuntimeError(f"{name} failed; the executed notebook with the error is {dst.with_name(f'{dst.stem}.failed.ipynb')}: "
-                           f"{str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__}") from None
+        raise DataError(dst.with_name(f'{dst.stem}.failed.ipynb'), f"the run notebook '{name}' failed (the error is in this executed copy): "
+                        f"{str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__}") from None
     finally:
         if env is None: os.environ.pop('ABC3D_PROGRESS', None)
         else: os.environ['ABC3D_PROGRESS'] = env

@@ -16,9 +16,9 @@ def run(*args, **kw):
 
 @pytest.fixture(scope='module')
 def main_job(tmp_path_factory):
-    "`abc3d run` on small regions (128 px, 2 dates) with every task and a few optimizer steps per run."
+    "`abc3d run` on small regions (192 px, 2 dates) with every task and a few optimizer steps per run."
     root = tmp_path_factory.mktemp('main')
-    out = run('run', '--out', root/'run', '--data', root, '--size-px', 128, '--dates', 2, '--max-steps', 3,
+    out = run('run', '--out', root/'run', '--data', root, '--size-px', 192, '--dates', 2, '--max-steps', 3,
               '--pretrain-epochs', 1, '--finetune-epochs', 1)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     return root, out.stdout
@@ -66,7 +66,7 @@ def test_main_job_outputs(main_job):
 def test_main_job_again_reuses_every_step(main_job):
     root, _ = main_job
     t0 = time.perf_counter()
-    out = run('run', '--out', root/'run', '--data', root, '--size-px', 128, '--dates', 2, '--max-steps', 3,
+    out = run('run', '--out', root/'run', '--data', root, '--size-px', 192, '--dates', 2, '--max-steps', 3,
               '--pretrain-epochs', 1, '--finetune-epochs', 1)
     assert out.returncode == 0, out.stderr[-3000:]
     for step in ['pretrain', 'finetune agbd', 'predict + carbon', 'evaluate']: assert f'{step}: reused' in out.stdout
