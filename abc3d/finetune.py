@@ -255,7 +255,8 @@ def label_stats(dataset, tasks:list[str], batch:int=16) -> tuple[dict, dict]:
     for t in tasks:
         v, m = torch.cat(vals[t]), torch.cat(masks[t])
         if TASK_SPECS[t].kind == 'segmentation':
-            K = int(v.max()) + 1 if m.any() else 2
+            classes = dataset.meta['modalities'].get(t, {}).get('classes') or {}   # every class of the store, seen in training or not
+            K = max(TASK_SPECS[t].channels or len(classes), int(v[m].max()) + 1 if m.any() else 2)
             freq = torch.bincount(v[m], minlength=K).double()
             w = torch.where(freq > 0, (freq.sum() / freq.clamp(min=1)).sqrt(), 0.)
             weights[t] = (w / w[freq > 0].mean()).tolist()
