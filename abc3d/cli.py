@@ -229,9 +229,9 @@ def parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser('bench', help='benchmarks that print figures side by side', formatter_class=D)
     b.add_argument('what', choices=['data', 'model', 'predict'], help='data: DataModule vs raw bytes vs on-the-fly reading; model: training steps of the encoder vs nn.TransformerEncoder, MAE masked vs unmasked, MFU, peak memory; predict: the prediction pipeline vs the bare forward, peak memory for regions 16x apart')
-    b.add_argument('--store', default=str(data_dir()/'chips.zarr'), help='chip store')
+    b.add_argument('--store', default=str(data_dir()/'chips.zarr'), help='chip store to read (data)')
     b.add_argument('--landscape', default=None, help='its landscape (default: beside the store)')
-    b.add_argument('--batch-size', type=int, default=16, help='batch size')
+    b.add_argument('--batch-size', type=int, default=16, help='samples (data) or windows (predict) per batch')
     b.add_argument('--workers', type=int, default=0, help='DataLoader workers')
     b.add_argument('--epochs', type=int, default=3, help='passes over the store (data)')
     b.add_argument('--presets', default='tiny,base', help='encoder presets to time, comma-separated (model)')
@@ -243,12 +243,12 @@ def parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser('run', help='the main job: landscape, chips, pretrain, fine-tune all tasks, predict, carbon, evaluate, report', formatter_class=D,
                        description='Build the embedded default landscape and its chip store, then execute the run notebooks (nbs/runs) with papermill: pretraining, fine-tuning of every task, prediction with carbon accounting, evaluation against the truth; write a self-contained HTML report. Steps already done with the same parameters are skipped.')
-    r.add_argument('--out', default=str(data_dir()/'run'), help='run folder')
+    r.add_argument('--out', default=str(data_dir()/'run'), help='run folder of the main job (records, runs, maps, report)')
     r.add_argument('--data', default=str(data_dir()), help='folder of the landscape and its chip store')
     r.add_argument('--tasks', default='', help='tasks to fine-tune, comma-separated (default: all eight)')
     r.add_argument('--size-px', type=int, default=None, help='edge of the landscape regions in pixels (default: the embedded default, 384)')
     r.add_argument('--dates', type=int, default=None, help='HLS dates of the landscape (default: the embedded default, 6)')
-    r.add_argument('--preset', default='tiny', help='encoder size')
+    r.add_argument('--preset', default='tiny', help='encoder size: tiny, base, large or huge')
     r.add_argument('--pretrain-epochs', type=int, default=10, help='pretraining epochs')
     r.add_argument('--finetune-epochs', type=int, default=3, help='fine-tuning epochs per task')
     r.add_argument('--max-steps', type=int, default=-1, help='cap on optimizer steps of every training run (-1: none)')
