@@ -159,17 +159,20 @@ def rasterize_points(x, y,                   # point coordinates in the grid CRS
 # %% ../nbs/04_grid.ipynb #da5e7fd6
 def climate_context(ds:xr.Dataset,        # from `abc3d.io.read_era5`: dims (time, latitude, longitude)
                     variables:list[str],
-                    lon:float, lat:float,
+                    lon, lat,              # a point, or 1-d arrays of points (degrees)
                     path=None,             # the file, for errors (default the dataset's `source`)
                    ) -> np.ndarray:
-    "[T, V] climate values at (lon, lat), bilinear; an error if the point is outside the file."
+    "[T, V] climate values at (lon, lat), or [P, T, V] at P points; bilinear; an error if a point is outside the file."
     path = path or ds.attrs.get('source', 'ERA5 dataset')
     missing = [v for v in variables if v not in ds]
     if missing: raise DataError(path, f"has no variable(s) {missing}")
     pt = era5_at(ds[variables].assign_attrs(source=str(path)), lon, lat)
-    out = np.stack([pt[v].values.reshape(-1) for v in variables], axis=-1).astype('float32')
-    if not np.isfinite(out).all(): raise DataError(path, f"has missing values at lon {lon:.4f}, lat {lat:.4f}")
-    return out
+    out = np.stack([pt[v].transpose('point', ...).values for v in variables], axis=-1).astype('float32')
+    bad = ~np.isfinite(out).all((1, 2))
+    if bad.any():
+        i = np.flatnonzero(bad)[0]
+        raise DataError(path, f"has missing values at lon {np.atleast_1d(lon)[i]:.4f}, lat {np.atleast_1d(lat)[i]:.4f}")
+    return out[0] if np.ndim(lon) == 0 else out
 
 # %% ../nbs/04_grid.ipynb #583b7e40
 import tempfile

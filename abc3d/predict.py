@@ -14,7 +14,6 @@ from rasterio.windows import Window
 from .core import DataError, atomic_path, write_json, progress
 from .catalog import Catalog, load_catalog, modality_files
 from .grid import AnalysisGrid, utm_epsg, open_raster, tiff_profile, cog_from_tiff, climate_context
-from .io import era5_at
 from concurrent.futures import ThreadPoolExecutor
 from .chips import RegionSources, RASTER_KINDS
 from .data import model_input
@@ -219,10 +218,7 @@ def read_strip(src:RegionSources, cat:Catalog, grid:AnalysisGrid, names:list[str
             path, ds = src.climate[n]
             bands = cat[n].band_names
             lon, lat = grid.lonlat([r + size/2] * len(cols), [c + size/2 for c in cols])
-            pt = era5_at(ds[bands].assign_attrs(source=str(path)), lon, lat)
-            x = np.stack([pt[v].transpose('point', ...).values for v in bands], -1).astype('float32')   # [P, T, V]
-            if not np.isfinite(x).all(): raise DataError(path, f"has missing values at the windows of row {r} of region '{src.region['name']}'")
-            climate = dict(zip(cols, x))
+            climate = dict(zip(cols, climate_context(ds, bands, lon, lat, path)))
     return strip, climate
 
 def strip_batches(strip:dict, climate:dict, grid:AnalysisGrid, plans:list[dict], r:int, cols:list[int], size:int, batch_size:int):
