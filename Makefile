@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 SHELL := /bin/bash
 export ABC3D_PROGRESS ?= 1
 
-.PHONY: install run test test-nbs test-py sync-check docs browser clean-data bench-data
+.PHONY: install run test test-nbs test-py test-hpc sync-check docs browser clean-data bench-data
 install: $(STAMP)
 
 $(STAMP): settings.ini setup.py pyproject.toml constraints.txt
@@ -25,7 +25,14 @@ test-nbs: $(STAMP)
 	ABC3D_PROGRESS=0 $(VENV)/bin/nbdev_test --n_workers 2
 
 test-py: $(STAMP) browser
-	ABC3D_PROGRESS=0 $(VENV)/bin/pytest -q -s tests
+	ABC3D_PROGRESS=0 $(VENV)/bin/pytest -q -s tests --ignore=tests/hpc
+
+# the job scripts of hpc/ through a real SLURM: brings up the local one (root and apt), then tests/hpc
+test-hpc: $(STAMP)
+	hpc/local/slurm.sh up
+	@command -v shellcheck >/dev/null || { export DEBIAN_FRONTEND=noninteractive; apt-get install -y -qq --no-install-recommends shellcheck \
+	  || { apt-get update -qq && apt-get install -y -qq --no-install-recommends shellcheck; }; }
+	ABC3D_PROGRESS=0 $(VENV)/bin/pytest -q -s tests/hpc
 
 # the documentation site, offline, following _quarto.yml (quarto render uses the same file where quarto exists)
 docs: $(STAMP)

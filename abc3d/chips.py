@@ -16,8 +16,8 @@ from .grid import AnalysisGrid, open_raster, coregister, slope_aspect, rasterize
 from . import io
 
 # %% auto #0
-__all__ = ['SPLITS', 'CHUNK_CHIPS', 'SHARD_CHIPS', 'block_split', 'hls_date', 'RegionSources', 'build_chips', 'open_store',
-           'summary']
+__all__ = ['SPLITS', 'CHUNK_CHIPS', 'SHARD_CHIPS', 'block_split', 'hls_date', 'RegionSources', 'fill_shards', 'build_chips',
+           'open_store', 'summary', 'slurm_cluster']
 
 # %% ../nbs/05_chips.ipynb #e2a3ee6e
 SPLITS = ('train', 'val', 'test')
@@ -218,6 +218,83 @@ def _create(root, name, tail, dtype, fill, n):
     return root.create_array(name, shape=shape, chunks=chunks, shards=shards, dtype=dtype, fill_value=fill,
                              compressors=_CODEC, overwrite=True)
 
+# %% ../nbs/05_chips.ipynb #f37151cc
+def _store_specs(root, names) -> dict:
+    "Shape (without N), dtype and fill of every chip array of a store, read from the store itself."
+    return {k: (root[k].shape[1:], root[k].dtype, root[k].fill_value)
+            for n in names for k in (f'{n}/data', f'{n}/mask', f'{n}/time') if k in root}
+
+def fill_shards(landscape,                # landscape folder (with landscape.json)
+                out,                      # the chip store, its arrays and meta/* created by `build_chips`
+                catalog,                  # data catalog (path or Catalog), as `build_chips` was given it
+                names:list[str],          # the modalities of the store
+                size:int,                 # chip size (pixels)
+                bounds:list,              # the shards to fill: (start, end) chip ranges, each one shard of the store
+                sources:dict|None=None,   # open `RegionSources` by region index (left open); default: open those needed, close them after
+                mark_done:bool=True,      # set meta/done of each shard once it is written (one process only may write meta/done)
+                desc:str|None=None,       # a progress bar over the shards with this label; default none
+               ) -> list:
+    "Extract the chips of the shards `bounds` and write them into the store `out`: the unit of work of a process or dask worker."
+    landscape = Path(landscape)
+    root = zarr.open_group(out, mode='r+')
+    reg, origin = root['meta/region'][:], root['meta/origin'][:]
+    specs = _store_specs(root, names)
+    own = sources is None
+    if own: sources = {}
+    try:
+        if own:
+            manifest = json.loads((landscape/'landscape.json').read_text())
+            cat = catalog if isinstance(catalog, Catalog) else load_catalog(catalog, root=landscape)
+            for i in sorted({int(i) for s, e in bounds for i in np.unique(reg[s:e])}):
+                r = manifest['regions'][i]
+                sources[i] = RegionSources(cat, r, AnalysisGrid.from_manifest(r), size, names)
+        for s, e in (progress(bounds, desc, unit='shard') if desc else bounds):
+            bufs = {name: np.full((e - s, *tail), fill, dt) for name, (tail, dt, fill) in specs.items()}
+            for j in range(s, e):
+                for n, d in sources[int(reg[j])].extract(int(origin[j, 0]), int(origin[j, 1])).items():
+                    for part, v in d.items():
+                        if part == 'time': bufs[f'{n}/time'][j - s, :len(v)] = v
+                        else: bufs[f'{n}/{part}'][j - s, :v.shape[0]] = v
+            for name, b in bufs.items(): root[name][s:e] = b
+            if mark_done: root['meta/done'][s:e] = 1
+    finally:
+        if own:
+            for src in sources.values(): src.close()
+    return list(bounds)
+
+# %% ../nbs/05_chips.ipynb #3465a8b6
+def _shard_task(*args) -> list|dict:
+    "`fill_shards` on a dask worker; a data error comes back as a value (DataError does not pickle) for the driver to raise."
+    try: return fill_shards(*args, mark_done=False)
+    except DataError as e: return dict(error='DataError', args=(e.path, e.problem))
+    except CatalogError as e: return dict(error='CatalogError', args=(e.where, e.problem))
+
+def _dask_fill(client, workers:int, landscape, out, cat, names, size, todo:list, root, desc:str):
+    "Fill the shards `todo` on the workers of `client` (default a new local cluster), a few consecutive shards per task."
+    if not todo: return
+    from contextlib import ExitStack
+    from distributed import Client, LocalCluster, as_completed
+    with ExitStack() as stack:
+        if client is None:
+            cluster = stack.enter_context(LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                                       dashboard_address=None, host='127.0.0.1'))
+            client = stack.enter_context(Client(cluster))
+        slots = max(1, sum(client.nthreads().values()))           # no worker yet (a SLURM job in the queue): 1
+        k = max(1, min(8, -(-len(todo)//(4*slots))))             # about 4 tasks per worker, at most 8 shards each
+        cat = cat.model_copy(update=dict(root=str(cat.root_dir.resolve())))  # workers may run elsewhere (another node, another cwd)
+        args = (Path(landscape).resolve(), Path(out).resolve(), cat, list(names), size)
+        futs = [client.submit(_shard_task, *args, todo[i:i + k], pure=False) for i in range(0, len(todo), k)]
+        done = root['meta/done'][:]
+        try:
+            with progress(total=len(todo), desc=desc, unit='shard') as bar:
+                for f in as_completed(futs):
+                    res = f.result()
+                    if isinstance(res, dict): raise {'DataError': DataError, 'CatalogError': CatalogError}[res['error']](*res['args'])
+                    for s, e in res: done[s:e] = 1
+                    root['meta/done'][:] = done                    # only this process writes meta/done (one chunk)
+                    bar.update(len(res))
+        finally: client.cancel(futs)
+
 # %% ../nbs/05_chips.ipynb #a4f0c8e1
 def build_chips(landscape,                   # landscape folder (with landscape.json)
                 out=None,                    # the zarr store; default <landscape>/../chips.zarr
@@ -228,6 +305,8 @@ def build_chips(landscape,                   # landscape folder (with landscape.
                 seed:int=0,                  # seed of the split
                 modalities:list[str]|None=None,  # default every modality with files
                 overwrite:bool=False,        # rebuild a store made with other inputs
+                workers:int=0,               # fill the shards on a local dask cluster of this many processes; 0: in this process
+                client=None,                 # or on the workers of this `dask.distributed.Client` (e.g. of `slurm_cluster`); wins over `workers`
                ) -> dict:
     "Build (or resume, or reuse) the chip store of a landscape; returns a summary."
     landscape = Path(landscape)
@@ -263,19 +342,12 @@ def build_chips(landscape,                   # landscape folder (with landscape.
                 root.create_array(f'meta/{name}', shape=arr.shape, dtype=arr.dtype, chunks=arr.shape, overwrite=True)[:] = arr
             root.attrs['abc3d'] = dict(plan=plan, complete=False)
         done = root['meta/done'][:]
-        for s in progress(range(0, len(chips), SHARD_CHIPS), f'chips -> {out.name}', unit='shard'):
-            e = min(s + SHARD_CHIPS, len(chips))
-            if done[s:e].all(): continue
-            bufs = {name: np.full((e - s, *tail), fill, dt) for name, (tail, dt, fill) in specs.items()}
-            for j in range(s, e):
-                for n, d in sources[reg[j]].extract(rows[j], cols[j]).items():
-                    for part, v in d.items():
-                        if part == 'time': bufs[f'{n}/time'][j - s, :len(v)] = v
-                        else: bufs[f'{n}/{part}'][j - s, :v.shape[0]] = v
-            for name, b in bufs.items(): root[name][s:e] = b
-            root['meta/done'][s:e] = 1
+        todo = [(s, min(s + SHARD_CHIPS, len(chips))) for s in range(0, len(chips), SHARD_CHIPS) if not done[s:s + SHARD_CHIPS].all()]
+        local = client is None and not workers
+        if local: fill_shards(landscape, out, cat, names, size, todo, sources=dict(enumerate(sources)), desc=f'chips -> {out.name}')
     finally:
         for src in sources: src.close()
+    if not local: _dask_fill(client, workers, landscape, out, cat, names, size, todo, root, f'chips -> {out.name}')
     _finalize(root, cat, names, manifest, grids, plan, size, {s.region['name']: s.absent for s in sources if s.absent})
     return summary(out) | {'reused': False}
 
@@ -332,3 +404,25 @@ def summary(path) -> dict:
                 split={s: int((split == i).sum()) for i, s in enumerate(SPLITS)},
                 regions=[r['name'] for r in meta['regions']], modalities=list(meta['modalities']),
                 absent_labels=meta.get('absent') or 'none', megabytes=round(nbytes/2**20, 1))
+
+# %% ../nbs/05_chips.ipynb #f65f482f
+def slurm_cluster(account:str,              # the budget to charge (`--account`), e.g. your JSC project
+                  partition:str='batch',    # a CPU partition: JUWELS Cluster 'batch' (48 cores, 96 GB a node), 'mem192', ...
+                  cores:int=48,             # cores of a node: one single-threaded dask worker each
+                  memory:str='90GB',        # memory of a node for its workers
+                  walltime:str='01:00:00',  # time limit of each worker job
+                  jobs:int=1,               # worker jobs (nodes) to submit now; 0: none yet (`cluster.scale(jobs=...)` later)
+                  interface:str|None='ib0', # network interface of workers and scheduler: InfiniBand on the JSC machines
+                  **kw):                    # more `dask_jobqueue.SLURMCluster` arguments (they win over these)
+    "A dask_jobqueue `SLURMCluster` of whole CPU nodes of the JSC machines (JUWELS, JUPITER), scaled to `jobs` jobs."
+    import os, sys
+    from dask_jobqueue import SLURMCluster
+    work = Path(os.environ.get('SCRATCH') or '/tmp')/os.environ.get('USER', 'abc3d')/'dask'
+    kw = dict(queue=partition, cores=cores, processes=cores, memory=memory, walltime=walltime, interface=interface,
+              python=sys.executable, local_directory=str(work), log_directory=str(work/'logs'),
+              job_directives_skip=['--mem'],    # JSC gives jobs whole nodes; `memory` still bounds the workers
+              ) | kw
+    kw['job_extra_directives'] = [f'--account={account}', *kw.get('job_extra_directives', [])]
+    cluster = SLURMCluster(**kw)
+    if jobs: cluster.scale(jobs=jobs)
+    return cluster

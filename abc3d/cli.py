@@ -4,7 +4,7 @@
 
 # %% ../nbs/08_cli.ipynb #fa6cece2
 from __future__ import annotations
-import argparse, json, sys, time
+import argparse, json, os, sys, time
 from pathlib import Path
 from .core import data_dir, DataError, CatalogError
 
@@ -47,7 +47,8 @@ def _chips(a):
     t = time.perf_counter()
     res = build_chips(a.landscape, a.out, catalog=a.catalog, chip_size=a.chip_size, block=a.block,
                       fractions=tuple(float(f) for f in a.fractions.split(',')), seed=a.seed,
-                      modalities=a.modalities.split(',') if a.modalities else None, overwrite=a.overwrite)
+                      modalities=a.modalities.split(',') if a.modalities else None, overwrite=a.overwrite,
+                      workers=a.workers)
     _report('chip store', res, time.perf_counter() - t)
 
 def _catalog(a):
@@ -75,16 +76,27 @@ def _overrides(a, cls) -> dict:
     from dataclasses import fields
     return {f.name: getattr(a, f.name) for f in fields(cls)}
 
+def _requeued(e):
+    from abc3d.slurm import REQUEUE_EXIT
+    print(f"abc3d: {e}", file=sys.stderr)
+    sys.exit(REQUEUE_EXIT)
+
 def _pretrain(a):
     from abc3d.fit import pretrain
     from abc3d.config import load_config, PretrainConfig
-    res = pretrain(load_config(PretrainConfig, a.config, **_overrides(a, PretrainConfig)))
+    from abc3d.slurm import Requeued
+    try: res = pretrain(load_config(PretrainConfig, a.config, **_overrides(a, PretrainConfig)))
+    except Requeued as e: _requeued(e)
+    if res['world_size'] > 1 and 'ranks' not in res: return       # ranks other than 0 report nothing
     _report('pretraining', res, res['seconds'])
 
 def _finetune(a):
     from abc3d.fit import finetune, format_metrics
     from abc3d.config import load_config, FinetuneConfig
-    res = finetune(load_config(FinetuneConfig, a.config, **_overrides(a, FinetuneConfig)))
+    from abc3d.slurm import Requeued
+    try: res = finetune(load_config(FinetuneConfig, a.config, **_overrides(a, FinetuneConfig)))
+    except Requeued as e: _requeued(e)
+    if res['world_size'] > 1 and 'ranks' not in res: return
     metrics = res.pop('metrics')
     _report('fine-tuning', res, res['seconds'])
     print("held-out metrics (test split):")
@@ -155,6 +167,37 @@ def _carbon(a):
     with pd.option_context('display.width', 200, 'display.max_columns', 20): print(tot.to_string(index=False))
     print(f"carbon maps and totals.csv written to {out} in {time.perf_counter() - t0:.1f} s")
 
+def _tiles(a):
+    from abc3d import tiles
+    t0 = time.perf_counter()
+    if a.action == 'plan':
+        if not a.out: raise SystemExit("abc3d tiles plan: give --out (the folder of the tiled prediction)")
+        plan = tiles.plan_tiles(a.out, landscape=a.landscape, catalog=a.catalog, regions=[r for r in (a.region or '').split(',') if r] or None,
+                                tile_px=a.tile_px, chip_size=a.chip_size, overlap=a.overlap, models=a.model)
+        print(f"{len(plan['tiles'])} tiles of {plan['tile_px']} px (halo {plan['halo']} px) over {len(plan['grids'])} region(s): "
+              f"{Path(a.out)/'tiles.json'}; run them as a job array --array=0-{len(plan['tiles']) - 1}")
+    elif a.action == 'run':
+        if not a.model: raise SystemExit("abc3d tiles run: give --model")
+        index = a.index if a.index is not None else os.environ.get('SLURM_ARRAY_TASK_ID')
+        if index is None: raise SystemExit("abc3d tiles run: give --index (or run as a SLURM array task)")
+        res = tiles.predict_tile(a.out, int(index), a.model, batch_size=a.batch_size, device=a.device)
+        print(f"tile {res['tile']}: {'reused (already finished)' if res.get('reused') else 'predicted'} in {time.perf_counter() - t0:.1f} s")
+    elif a.action == 'merge':
+        res = tiles.merge_tiles(a.out)
+        _report('merge', res, time.perf_counter() - t0)
+    else:
+        st = tiles.tile_status(a.out)
+        print(f"{len(st['done'])} of {st['n']} tiles finished; missing: {tiles._ranges(st['missing']) or 'none'}")
+        if st['missing']: sys.exit(1)
+
+def _notebook(a):
+    from abc3d.pipeline import run_notebook
+    import yaml
+    params = {k: yaml.safe_load(v) for k, v in (a.p or [])}
+    t0 = time.perf_counter()
+    res = run_notebook(a.name, a.record, params, progress=False, log_output=True)   # cell output goes to the job log as it comes
+    print(f"run notebook '{a.name}' {'reused' if res['reused'] else 'executed'}: {res['notebook']} ({time.perf_counter() - t0:.1f} s)")
+
 def _evaluate(a):
     from abc3d.evaluate import evaluate, format_scores
     res = evaluate(a.pred_dir, a.store, a.out, n_boot=a.n_boot, seed=a.seed)
@@ -209,6 +252,7 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument('--seed', type=int, default=0, help='seed of the split')
     c.add_argument('--modalities', default=None, help='comma-separated modalities to include (default: all with files)')
     c.add_argument('--overwrite', action='store_true', help='rebuild a store that was built from other inputs')
+    c.add_argument('--workers', type=int, default=0, help='dask worker processes on this machine (0: one process); the store is the same')
     c.set_defaults(fn=_chips)
 
     k = sub.add_parser('catalog', help='validate and list the data catalog', formatter_class=D)
@@ -286,6 +330,29 @@ def parser() -> argparse.ArgumentParser:
     ev.add_argument('--seed', type=int, default=0, help='bootstrap seed')
     ev.set_defaults(fn=_evaluate)
 
+    tl = sub.add_parser('tiles', help='prediction of large areas as a job array: plan tiles, run one, merge them, or list the missing ones', formatter_class=D,
+                        description='plan: split the regions into tiles (a core plus a halo of whole windows) and write OUT/tiles.json. run: predict one tile (--index, or $SLURM_ARRAY_TASK_ID) into OUT/tiles/<index>/; a finished tile is reused. merge: mosaic the tiles into OUT/maps/<region>/ COGs and OUT/stac/<region>.json, refusing while any tile is missing. status: the finished and missing tiles (exit 1 when some are missing).')
+    tl.add_argument('action', choices=['plan', 'run', 'merge', 'status'], help='what to do')
+    tl.add_argument('out', nargs='?', default=str(data_dir()/'predict_tiles'), help='folder of the tiled prediction')
+    tl.add_argument('--landscape', default=None, help='plan: a landscape folder')
+    tl.add_argument('--catalog', default=None, help='plan: a catalog YAML of your own files')
+    tl.add_argument('--region', default=None, help='plan: region name(s), comma-separated (default: all)')
+    tl.add_argument('--tile-px', type=int, default=2048, help='plan: core edge of a tile in pixels (rounded up to whole window strides)')
+    tl.add_argument('--chip-size', type=int, default=None, help="plan: the models' window in pixels (default: the catalog's chip size)")
+    tl.add_argument('--overlap', type=int, default=16, help='plan: pixels shared by neighbouring windows')
+    tl.add_argument('--model', nargs='+', default=None, help='run: fine-tuned export(s), one per task (plan: only needed with --catalog)')
+    tl.add_argument('--index', type=int, default=None, help='run: the tile (default: $SLURM_ARRAY_TASK_ID)')
+    tl.add_argument('--batch-size', type=int, default=8, help='run: windows per forward pass')
+    tl.add_argument('--device', default='cpu', help="run: 'cpu' or 'cuda'")
+    tl.set_defaults(fn=_tiles)
+
+    nbk = sub.add_parser('notebook', help='execute a run notebook (nbs/runs) with papermill; the executed copy is the record', formatter_class=D,
+                         description='What the batch jobs run: the notebook is executed under a temporary name and renamed to RECORD when it finished; a failure keeps RECORD.failed.ipynb. A record with the same parameters is not executed again.')
+    nbk.add_argument('name', choices=['pretrain', 'finetune', 'predict', 'evaluate'], help='the run notebook')
+    nbk.add_argument('record', help='path of the executed notebook')
+    nbk.add_argument('-p', nargs=2, action='append', metavar=('KEY', 'VALUE'), help='a parameter (VALUE is read as YAML: 3, 1e-3, true, [a, b], text)')
+    nbk.set_defaults(fn=_notebook)
+
     dc = sub.add_parser('docs', help="build the documentation site offline into _docs/, following _quarto.yml", formatter_class=D)
     dc.add_argument('--root', default='.', help='project folder (with _quarto.yml)')
     dc.add_argument('--out', default=None, help="output folder (default: _quarto.yml's output-dir)")
@@ -299,3 +366,7 @@ def main(argv=None):
     except (DataError, CatalogError) as e:
         print(f"abc3d {a.cmd}: error: {e}", file=sys.stderr)
         sys.exit(2)
+
+# %% ../nbs/08_cli.ipynb #341698a7
+#| eval: false
+if __name__ == '__main__': main()        # `python -m abc3d.cli` (how the SLURM training steps start)

@@ -68,6 +68,7 @@ class ChipDataset(Dataset):
         self.lonlat = root['meta/lonlat'][:]
         self.augment, self.normalize, self.truth = augment, normalize, truth and 'truth' in mods
         self.rng = np.random.default_rng(seed)
+        self.fetched, self.rng_log = 0, {}     # batches read, and the augmentation RNG state before each of the last ones
         self._root, self._pid = None, None
 
     def __len__(self): return len(self.index)
@@ -155,6 +156,8 @@ def read_batch(self:ChipDataset, positions) -> dict:
         targets[t] = (val if t in CLASS_TASKS else val.astype('float32'), have)
     out['targets'] = targets
     if self.truth: out['truth'] = data('truth')[:, 0]
+    self.rng_log[self.fetched] = self.rng.bit_generator.state      # a checkpoint taken while this batch waits in the prefetcher restores it
+    self.rng_log.pop(self.fetched - 4, None); self.fetched += 1
     if self.augment: _augment(out, self.rng.integers(0, 8, len(chips)))
     out['latlon'] = self.lonlat[chips][:, ::-1].astype('float32')    # stored (lon, lat) -> (lat, lon)
     out['chip'] = chips
@@ -192,7 +195,7 @@ def _rank_world() -> tuple[int, int]:
     return (dist.get_rank(), dist.get_world_size()) if dist.is_available() and dist.is_initialized() else (0, 1)
 
 class ChunkBatchSampler(Sampler):
-    "Batches of positions that keep the chips of one store chunk together; shuffled by chunk each epoch, resumable, sharded across ranks."
+    "Batches of positions that keep the chips of one store chunk together; shuffled by chunk each epoch, resumable; training batches are sharded across ranks."
     def __init__(self, index:np.ndarray, batch_size:int, shuffle:bool=True, drop_last:bool=False, seed:int=0):
         self.index, self.bs, self.shuffle, self.drop_last, self.seed = index, batch_size, shuffle, drop_last, seed
         self.groups = np.split(np.arange(len(index)), np.flatnonzero(np.diff(index // CHUNK_CHIPS)) + 1) if len(index) else []
@@ -207,7 +210,8 @@ class ChunkBatchSampler(Sampler):
         if self.drop_last and batches and len(batches[-1]) < self.bs: batches = batches[:-1]
         if self.shuffle: batches = [batches[i] for i in rng.permutation(len(batches))]
         rank, world = _rank_world()
-        if world > 1: batches = batches[rank::world][:len(batches) // world]
+        if world > 1 and self.shuffle: batches = batches[rank::world][:len(batches) // world]   # training: one share per rank
+        # evaluation (no shuffle): every rank scores the whole split, so metrics need no gathering and are exact
         return [b.tolist() for b in batches]
 
     def __iter__(self):
@@ -219,7 +223,7 @@ class ChunkBatchSampler(Sampler):
     def __len__(self):
         n = len(self.index)
         n = n // self.bs if self.drop_last else -(-n // self.bs)
-        return n // _rank_world()[1]
+        return n // _rank_world()[1] if self.shuffle else n
 
     def state_dict(self) -> dict: return {'epoch': self.current, 'consumed': self.consumed}
 

@@ -11,6 +11,7 @@ import numpy as np, torch, yaml
 import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar, LearningRateMonitor
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.plugins.environments import SLURMEnvironment
 from .core import DataError, data_dir, write_json, atomic_path
 from .checkpoint import AtomicCheckpointIO, export_weights, load_weights, file_sha256
 from .data import ChipDataModule
@@ -19,6 +20,7 @@ from .models.heads import TASK_SPECS
 from .train import PretrainTask, scaled_lr
 from .finetune import FinetuneTask, label_stats, MODES
 from .config import RunConfig, PretrainConfig, FinetuneConfig, load_config
+from .slurm import Requeue, check_requeue, rank_agreement, slurm_job
 
 # %% auto #0
 __all__ = ['DataPosition', 'make_trainer', 'pretrain', 'finetune', 'load_finetuned', 'format_metrics']
@@ -33,6 +35,7 @@ class DataPosition(L.Callback):
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         s = _train_sampler(trainer)
         if hasattr(s, 'consumed'): s.consumed += 1
+        self.seen = getattr(self, 'seen', 0) + 1
 
     def setup(self, trainer, pl_module, stage): self.trainer = trainer
 
@@ -40,7 +43,8 @@ class DataPosition(L.Callback):
         npst = np.random.get_state()                   # its key array becomes a list: checkpoints hold no numpy objects
         st = {'torch': torch.get_rng_state(), 'python': random.getstate(), 'numpy': [npst[0], npst[1].tolist(), *npst[2:]]}
         ds = getattr(getattr(self, 'trainer', None) and self.trainer.train_dataloader, 'dataset', None)
-        if ds is not None and hasattr(ds, 'rng'): st['data'] = ds.rng.bit_generator.state
+        if ds is not None and hasattr(ds, 'rng'):      # the state before the first batch not trained on (the loop reads one batch ahead)
+            st['data'] = getattr(ds, 'rng_log', {}).get(getattr(self, 'seen', 0), ds.rng.bit_generator.state)
         return st
 
     def load_state_dict(self, state:dict):
@@ -85,11 +89,14 @@ def make_trainer(cfg:RunConfig, out:Path, **kw) -> L.Trainer:
     precision = cfg.precision if cfg.precision != 'auto' else ('bf16-mixed' if gpu else '32-true')
     callbacks = [DataPosition(), LearningRateMonitor('step'),
                  ModelCheckpoint(out/'checkpoints', save_last=True, save_top_k=0, every_n_train_steps=cfg.ckpt_every,
-                                 save_on_train_epoch_end=True)]
+                                 save_on_train_epoch_end=True), Requeue(out/'checkpoints'/'last.ckpt')]
     if _progress(): callbacks.append(TQDMProgressBar(refresh_rate=1))
+    plugins = [AtomicCheckpointIO()]
+    if slurm_job(): plugins.append(SLURMEnvironment(auto_requeue=False))   # `Requeue` handles the pre-timeout signal
+    world = cfg.devices * cfg.nodes
     return L.Trainer(max_epochs=cfg.epochs, max_steps=cfg.max_steps, accelerator='gpu' if gpu else 'cpu',
-                     devices=cfg.devices, num_nodes=cfg.nodes, precision=precision, gradient_clip_val=cfg.grad_clip,
-                     callbacks=callbacks, plugins=[AtomicCheckpointIO()], use_distributed_sampler=False,
+                     devices=cfg.devices, num_nodes=cfg.nodes, strategy='ddp' if world > 1 else 'auto', precision=precision,
+                     gradient_clip_val=cfg.grad_clip, callbacks=callbacks, plugins=plugins, use_distributed_sampler=False,
                      logger=[CSVLogger(out, name='logs', version='', flush_logs_every_n_steps=max(1, cfg.ckpt_every)),
                              TensorBoardLogger(out, name='tb', version='')],
                      log_every_n_steps=1, enable_progress_bar=_progress(), enable_model_summary=False,
@@ -110,8 +117,8 @@ def _bands(ds) -> dict[str, list[str]]:
 
 def _finish(out:Path, trainer:L.Trainer, t0:float, **extra) -> dict:
     res = {'out': str(out), 'steps': int(trainer.global_step), 'epochs': int(trainer.current_epoch),
-           'seconds': round(time.perf_counter() - t0, 1), **extra}
-    write_json(out/'result.json', res)
+           'seconds': round(time.perf_counter() - t0, 1), 'world_size': int(trainer.world_size), **extra}
+    if trainer.is_global_zero: write_json(out/'result.json', res)     # one writer: the result of the whole run
     return res
 
 # %% ../nbs/18_fit.ipynb #058d3dca
@@ -129,11 +136,13 @@ def pretrain(cfg:PretrainConfig) -> dict:
                         weight_decay=cfg.weight_decay, warmup=cfg.warmup)
     trainer = make_trainer(cfg, out)
     trainer.fit(task, dm, ckpt_path=last, weights_only=True)
+    check_requeue(trainer)
+    ranks = rank_agreement(trainer, task, out)
     if trainer.is_global_zero:
         export_weights(task.encoder, out/'encoder', {'encoder': asdict(enc) | {'drop_time_loc': 0.}, 'bands': bands,
                                                      'store': str(store), 'steps': int(trainer.global_step)})
     val = {k: float(v) for k, v in trainer.validate(task, dm, verbose=False)[0].items()}   # the final weights on the val split
-    return _finish(out, trainer, t0, encoder=str(out/'encoder.safetensors'), val=val)
+    return _finish(out, trainer, t0, encoder=str(out/'encoder.safetensors'), val=val, ranks=ranks)
 
 # %% ../nbs/18_fit.ipynb #6df72e1a
 def _pretrained(cfg:FinetuneConfig) -> Path|None:
@@ -176,6 +185,8 @@ def finetune(cfg:FinetuneConfig) -> dict:
                         modality_dropout=cfg.modality_dropout, lora_rank=cfg.lora_rank)
     trainer = make_trainer(cfg, out)
     trainer.fit(task, dm, ckpt_path=last, weights_only=True)
+    check_requeue(trainer)
+    ranks = rank_agreement(trainer, task, out)
     metrics = trainer.test(task, dm, verbose=False)[0]
     held_out = {}
     for k, v in metrics.items():
@@ -189,7 +200,7 @@ def finetune(cfg:FinetuneConfig) -> dict:
                                            'pretrained_sha256': file_sha256(pre) if pre else None, 'steps': int(trainer.global_step)})
         write_json(out/'metrics.json', held_out)
     return _finish(out, trainer, t0, model=str(out/'model.safetensors'), pretrained=str(pre) if pre else None,
-                   metrics=held_out)
+                   metrics=held_out, ranks=ranks)
 
 def load_finetuned(path) -> FinetuneTask:
     "A fine-tuned model from its export (`model.safetensors` + `model.json`), ready for `predict`."

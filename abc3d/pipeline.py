@@ -4,7 +4,7 @@
 
 # %% ../nbs/24_pipeline.ipynb #8024e1d6
 from __future__ import annotations
-import base64, io, json, os, re, time
+import base64, io, json, os, re, sys, time
 from pathlib import Path
 import numpy as np, pandas as pd
 import matplotlib
@@ -101,7 +101,9 @@ def runs_dir() -> Path:
 def run_notebook(name:str,               # run notebook in nbs/runs (without .ipynb)
                  dst,                    # the executed notebook (the run's record)
                  parameters:dict,        # values for its parameters cell
-                 progress:bool|None=None) -> dict:
+                 progress:bool|None=None,
+                 log_output:bool=False,  # echo the notebook's output as it runs (batch jobs: into the job log)
+                ) -> dict:
     "Execute a run notebook with papermill into `dst` (atomically); skip it when `dst` exists with the same parameters."
     import papermill as pm, nbformat
     dst = Path(dst)
@@ -115,7 +117,8 @@ def run_notebook(name:str,               # run notebook in nbs/runs (without .ip
     os.environ['ABC3D_PROGRESS'] = '0'                      # the records hold results, not progress bars
     try:
         pm.execute_notebook(str(runs_dir()/f'{name}.ipynb'), str(tmp), parameters=params, kernel_name='python3', cwd=str(dst.parent),
-                            progress_bar=(env != '0') if progress is None else progress, log_output=False)
+                            progress_bar=(env != '0') if progress is None else progress, log_output=False,
+                            stdout_file=sys.stdout if log_output else None, stderr_file=sys.stderr if log_output else None)
     except Exception as e:
         if tmp.exists(): os.replace(tmp, dst.with_name(f'{dst.stem}.failed.ipynb'))
         raise DataError(dst.with_name(f'{dst.stem}.failed.ipynb'), f"the run notebook '{name}' failed (the error is in this executed copy): "
