@@ -32,10 +32,11 @@ def _train_sampler(trainer):
 
 class DataPosition(L.Callback):
     "Counts consumed training batches for the resumable sampler; keeps random states in the checkpoint."
+    seen = 0                                      # batches trained on by this process
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         s = _train_sampler(trainer)
         if hasattr(s, 'consumed'): s.consumed += 1
-        self.seen = getattr(self, 'seen', 0) + 1
+        self.seen += 1
 
     def setup(self, trainer, pl_module, stage): self.trainer = trainer
 
@@ -44,7 +45,7 @@ class DataPosition(L.Callback):
         st = {'torch': torch.get_rng_state(), 'python': random.getstate(), 'numpy': [npst[0], npst[1].tolist(), *npst[2:]]}
         ds = getattr(getattr(self, 'trainer', None) and self.trainer.train_dataloader, 'dataset', None)
         if ds is not None and hasattr(ds, 'rng'):      # the state before the first batch not trained on (the loop reads one batch ahead)
-            st['data'] = getattr(ds, 'rng_log', {}).get(getattr(self, 'seen', 0), ds.rng.bit_generator.state)
+            st['data'] = getattr(ds, 'rng_log', {}).get(self.seen, ds.rng.bit_generator.state)
         return st
 
     def load_state_dict(self, state:dict):

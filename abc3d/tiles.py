@@ -59,7 +59,7 @@ def plan_tiles(out,                         # folder of the tiled prediction (ti
     if not plan['tiles']: raise DataError(landscape or catalog, "has no region to tile")
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     old = out/'tiles.json'
-    if old.exists() and {k: v for k, v in json.loads(old.read_text()).items()} != json.loads(json.dumps(plan)):
+    if old.exists() and json.loads(old.read_text()) != json.loads(json.dumps(plan)):
         done = [d.name for d in (out/'tiles').glob('*') if d.is_dir()] if (out/'tiles').exists() else []
         if done: raise DataError(old, f"holds another tile plan with {len(done)} tile folder(s) under {out/'tiles'}: use another folder")
     write_json(old, plan)

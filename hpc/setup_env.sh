@@ -32,7 +32,7 @@ case "$machine" in
   juwels) [[ "$arch" == x86_64 ]] || die "JUWELS Booster is x86-64; this is ${arch}: run this on a JUWELS login node" ;;
   jupiter) [[ "$arch" == aarch64 ]] || die "JUPITER is aarch64; this is ${arch}: run this on a JUPITER login node" ;;
 esac
-if [[ "$machine" == local ]]; then venv=${venv:-${ABC3D_HOME}/.venv}; else venv=${venv:-${ABC3D_HOME}/.venv-${arch}}; fi
+venv=${venv:-${ABC3D_VENV}}                 # the machine's venv, where the job scripts look
 abc3d_modules
 
 if [[ "$kernel_only" == 0 ]]; then

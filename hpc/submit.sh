@@ -139,7 +139,7 @@ submit_predict() {    # after -> merge job id
   : > "${run}/jobs/models.txt"
   for t in "${list[@]}"; do echo "${run}/finetune_${t}_full/model.safetensors" >> "${run}/jobs/models.txt"; done
   if [[ -f "${data}/landscape/landscape.json" ]]; then
-    abc3d_plan=("${ABC3D_VENV:-${ABC3D_HOME}/.venv}/bin/abc3d")
+    abc3d_plan=("${ABC3D_VENV}/bin/abc3d")             # the machine's venv (hpc/machines/<machine>.sh)
     [[ -x "${abc3d_plan[0]}" ]] || abc3d_plan=(abc3d)
     "${abc3d_plan[@]}" tiles plan "$tiles" --landscape "${data}/landscape" --tile-px "$tile_px" >&2
     n=$(python3 -c 'import json, sys; print(len(json.load(open(sys.argv[1]))["tiles"]))' "${tiles}/tiles.json")

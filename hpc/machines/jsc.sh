@@ -3,6 +3,9 @@
 # ABC3D_SRUN_BIND: modules, the venv of the machine's architecture, the rendezvous over InfiniBand, NCCL and
 # CPU binding.
 
+# Compute nodes are offline: the venv of this architecture was built on a login node with hpc/setup_env.sh.
+ABC3D_VENV=${ABC3D_VENV:-${ABC3D_HOME}/.venv-${ABC3D_ARCH}}
+
 abc3d_modules() {                        # the JSC software stack the venv was built against
   module --force purge
   module load Stages/2025 GCC Python
@@ -10,8 +13,6 @@ abc3d_modules() {                        # the JSC software stack the venv was b
 
 abc3d_env() {
   abc3d_modules
-  # Compute nodes are offline: the venv was built on a login node with hpc/setup_env.sh.
-  ABC3D_VENV=${ABC3D_VENV:-${ABC3D_HOME}/.venv-${ABC3D_ARCH}}
   # shellcheck disable=SC1091
   source "${ABC3D_VENV}/bin/activate"
   # Rendezvous over InfiniBand: the first node's hostname with the "i" suffix.

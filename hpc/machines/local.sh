@@ -10,10 +10,11 @@ ABC3D_CPUS_PER_TASK=1
 ABC3D_ACCELERATOR=cpu
 ABC3D_NEEDS_ACCOUNT=0
 
+ABC3D_VENV=${ABC3D_VENV:-${ABC3D_HOME}/.venv}
+
 abc3d_modules() { :; }                   # nothing to load on a workstation
 
 abc3d_env() {
-  ABC3D_VENV=${ABC3D_VENV:-${ABC3D_HOME}/.venv}
   # shellcheck disable=SC1091
   source "${ABC3D_VENV}/bin/activate"
   export MASTER_ADDR=127.0.0.1           # torch's store listens on all interfaces; keep it on loopback
