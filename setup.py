@@ -33,7 +33,7 @@ setuptools.setup(
     url = cfg['git_url'],
     packages = setuptools.find_packages(include=['abc3d', 'abc3d.*']),
     include_package_data = True,
-    package_data = {'abc3d': ['*.yaml', 'data/*']},
+    package_data = {'abc3d': ['*.yaml']},
     install_requires = requirements,
     extras_require={ 'dev': dev_requirements },
     dependency_links = cfg.get('dep_links','').split(),

@@ -4,12 +4,12 @@
 
 # %% ../nbs/00_core.ipynb #57041590
 from __future__ import annotations
-import os, tempfile, contextlib, json
+import os, tempfile, contextlib, json, hashlib
 from pathlib import Path
 from tqdm.auto import tqdm
 
 # %% auto #0
-__all__ = ['DataError', 'CatalogError', 'atomic_path', 'write_json', 'progress', 'realdata_dir', 'data_dir', 'package_file']
+__all__ = ['DataError', 'CatalogError', 'atomic_path', 'write_json', 'digest', 'progress', 'realdata_dir', 'data_dir']
 
 # %% ../nbs/00_core.ipynb #1d540704
 class DataError(ValueError):
@@ -48,6 +48,10 @@ def write_json(path, obj, **kw):
         tmp.write_text(json.dumps(obj, indent=2, default=str, **kw))
     return Path(path)
 
+def digest(obj) -> str:
+    "SHA-256 of `obj` as canonical JSON (sorted keys): the identity of a set of parameters."
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
 # %% ../nbs/00_core.ipynb #97f30839
 def progress(it=None, desc:str='', total:int|None=None, **kw):
     "A tqdm progress bar over `it`, disabled when the environment sets `ABC3D_PROGRESS=0`."
@@ -69,7 +73,3 @@ def realdata_dir() -> Path|None:
 def data_dir() -> Path:
     "Where the project writes its landscapes, chip stores and runs (`ABC3D_DATA`, default `./data`)."
     return Path(os.environ.get('ABC3D_DATA', 'data')).resolve()
-
-def package_file(name:str) -> Path:
-    "Path of a data file shipped inside the package (e.g. the default data catalog)."
-    return Path(__file__).parent/'data'/name

@@ -19,7 +19,7 @@
 #   --gpus N              GPUs (= training tasks) per node (default: the machine's; local: 2 CPU ranks)
 #   --run DIR             run folder: records, runs, logs, maps (default: $ABC3D_HOME/data/hpc_run)
 #   --data DIR            folder with the landscape and chips.zarr (default: $ABC3D_HOME/data)
-#   --tasks LIST          tasks to fine-tune, comma-separated (default: all eight)
+#   --tasks LIST          tasks to fine-tune, comma-separated, or all (default: all, the task table of abc3d.tasks)
 #   --tile-px N           core edge of a prediction tile in pixels (default 2048)
 #   --tiles-per-task N    tiles one array task predicts at once, one per GPU (default: the GPUs per node; local: 1)
 #   --after JOBID         start the first job after this one succeeded
@@ -33,7 +33,7 @@ export ABC3D_HOME
 machine=${ABC3D_MACHINE:-local}
 account="" partition="" time_limit="" nodes=1 gpus="" after="" test_only=0
 run="${ABC3D_HOME}/data/hpc_run" data="${ABC3D_HOME}/data"
-tasks="agbd,canopy_height,canopy_profile,bgb,soc_profile,land_cover,disturbance,carbon_flux"
+tasks=all
 tile_px=2048 tiles_per_task=""
 pretrain_params=() finetune_params=()
 
@@ -78,6 +78,9 @@ if [[ "${ABC3D_GPUS_PER_NODE}" -gt 0 ]]; then per_node=${gpus:-$ABC3D_GPUS_PER_N
 tiles_per_task=${tiles_per_task:-$(( ABC3D_GPUS_PER_NODE > 0 ? per_node : 1 ))}
 mkdir -p "${run}/logs" "${run}/jobs" "${run}/notebooks"
 run=$(cd "$run" && pwd); data=$(cd "$data" 2>/dev/null && pwd || echo "$data")
+abc3d_cmd=("${ABC3D_VENV}/bin/abc3d")                   # the machine's venv (hpc/machines/<machine>.sh), else the PATH's
+[[ -x "${abc3d_cmd[0]}" ]] || abc3d_cmd=(abc3d)
+if [[ "$tasks" == all ]]; then tasks=$("${abc3d_cmd[@]}" tasks --names) || die "could not list the tasks with ${abc3d_cmd[*]}"; fi
 
 common=(--partition="$partition" --chdir="$run")
 if [[ -n "$account" ]]; then common+=(--account="$account"); fi
@@ -139,9 +142,7 @@ submit_predict() {    # after -> merge job id
   : > "${run}/jobs/models.txt"
   for t in "${list[@]}"; do echo "${run}/finetune_${t}_full/model.safetensors" >> "${run}/jobs/models.txt"; done
   if [[ -f "${data}/landscape/landscape.json" ]]; then
-    abc3d_plan=("${ABC3D_VENV}/bin/abc3d")             # the machine's venv (hpc/machines/<machine>.sh)
-    [[ -x "${abc3d_plan[0]}" ]] || abc3d_plan=(abc3d)
-    "${abc3d_plan[@]}" tiles plan "$tiles" --landscape "${data}/landscape" --tile-px "$tile_px" >&2
+    "${abc3d_cmd[@]}" tiles plan "$tiles" --landscape "${data}/landscape" --tile-px "$tile_px" >&2
     n=$(python3 -c 'import json, sys; print(len(json.load(open(sys.argv[1]))["tiles"]))' "${tiles}/tiles.json")
   elif [[ "$test_only" == 0 ]]; then die "no landscape at ${data}/landscape to plan the tiles of"; fi
   local tasks_n=$(( (n + tiles_per_task - 1) / tiles_per_task ))

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import rasterio
 import zarr
-import abc3d.chips as chips
-from abc3d.chips import build_chips, open_store, summary
+import abc3d.data.chips as chips
+from abc3d.data.chips import build_chips, open_store, summary
 from abc3d.core import DataError
 
 

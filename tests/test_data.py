@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 import torch
-from abc3d.data import ChipDataset, ChipDataModule, TARGETS
+from abc3d.data.loader import ChipDataset, ChipDataModule, TARGETS
 from abc3d.core import DataError
 
 

@@ -3,7 +3,7 @@ import functools, json, shutil, subprocess, threading, warnings
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path, PurePosixPath
 import pytest
-from abc3d.docs import build_docs, read_site
+from abc3d.tools.docs import build_docs, read_site
 
 ROOT = Path(__file__).resolve().parents[1]
 DRIVER = ROOT/'tests'/'browser'/'docs_nav.mjs'

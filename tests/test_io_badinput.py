@@ -1,6 +1,6 @@
-"Each kind of bad input makes abc3d.io raise a DataError that names the file and the problem."
+"Each kind of bad input makes abc3d.data.readers raise a DataError that names the file and the problem."
 import numpy as np, pandas as pd, pytest, xarray as xr
-import abc3d.io as io  # first: it loads pyproj before eccodes
+import abc3d.data.readers as io  # first: it loads pyproj before eccodes
 import h5py, rasterio
 from rasterio.transform import from_origin
 from abc3d.core import DataError
@@ -144,7 +144,7 @@ def test_points_table_without_latlon(tmp_path):
     raises(lambda: io.read_points_table(r), r, 'unknown table format')
 
 def test_era5_grib_with_truncated_message(tmp_path):
-    import eccodes  # after abc3d.io, so pyproj is loaded first
+    import eccodes  # after abc3d.data.readers, so pyproj is loaded first
     p = tmp_path/'era5.grib'
     with open(p, 'wb') as f:
         for name in ('2t', 'skt'):

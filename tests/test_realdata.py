@@ -1,7 +1,7 @@
-"Every real sample product in shared/realdata read through abc3d.io, with plausibility checks on the values."
+"Every real sample product in shared/realdata read through abc3d.data.readers, with plausibility checks on the values."
 import warnings
 import numpy as np, pandas as pd, pytest
-import abc3d.io as io  # first: it loads pyproj before eccodes (see the ERA5 section of nbs/02_io.ipynb)
+import abc3d.data.readers as io  # first: it loads pyproj before eccodes (see the ERA5 section of nbs/data/11_readers.ipynb)
 import h5py
 from abc3d.core import realdata_dir
 

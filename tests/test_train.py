@@ -36,7 +36,7 @@ def test_pretrain_finetune_resume_chain(default_store, tmp_path):
     assert 0 <= metrics['land_cover']['miou'] <= 1 and 'f1' in metrics['disturbance']
     assert 'truth_rmse' in metrics['carbon_flux']          # no tower falls in the test blocks; the truth still scores it
     for t in TASKS.split(','): assert t in out              # the table printed per task
-    from abc3d.fit import load_finetuned
+    from abc3d.train.fit import load_finetuned
     model = load_finetuned(ft/'model')
     assert model.mode == 'lora' and model.hparams.pretrained is None
 
@@ -80,8 +80,8 @@ def test_every_modality_subset_trains_on_real_chips(small_store):
     "Fine-tuning forward and backward with each subset of the inputs that has a raster: finite losses, gradients."
     import itertools
     from dataclasses import asdict
-    from abc3d.data import ChipDataset
-    from abc3d.finetune import FinetuneTask, label_stats
+    from abc3d.data.loader import ChipDataset
+    from abc3d.train.finetune import FinetuneTask, label_stats
     from abc3d.models.encoder import EncoderConfig
     ds = ChipDataset(small_store, 'train', tasks=['agbd', 'land_cover', 'canopy_profile'])
     stats, weights = label_stats(ds, ds.tasks)

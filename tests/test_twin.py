@@ -1,11 +1,12 @@
-"Tests of the virtual landscape (abc3d.twin, abc3d.sensors): layout, determinism, difficulty."
+"Tests of the virtual landscape (abc3d.sim.truth, abc3d.sim.sensors): layout, determinism, difficulty."
 import os, json, glob, warnings
 from pathlib import Path
 import numpy as np, pandas as pd, pytest, rasterio, h5py, netCDF4, geopandas as gpd
 from rio_cogeo.cogeo import cog_validate
-from abc3d.twin import BIOMES, TRUTH_BANDS, Landscape, RegionSpec, truth_window
-from abc3d.landscape import build_landscape, load_manifest
-from abc3d.sensors import gedi_shots, r2_fit, GEDI_BEAMS, ATL08_BEAMS, HLS_BANDS
+from abc3d.sim.truth import BIOMES, TRUTH_BANDS, Landscape, RegionSpec, truth_window
+from abc3d.sim.landscape import build_landscape, load_manifest
+from abc3d.sim.sensors import gedi_shots, r2_fit
+from abc3d.data.readers import GEDI_BEAMS, ATL08_TRACKS as ATL08_BEAMS, HLS_BANDS
 from rasterio.windows import Window
 
 os.environ['ABC3D_PROGRESS'] = '0'
