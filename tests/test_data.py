@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 import torch
-from abc3d.data.loader import ChipDataset, ChipDataModule, TARGETS
+from abc3d.data.loader import ChipDataset, ChipDataModule
+from abc3d.tasks import TASKS
 from abc3d.core import DataError
 
 
@@ -17,7 +18,7 @@ def test_batch_layout(small_store):
     assert torch.isnan(b['tandemx']['wavelengths']).all()
     assert b['era5_land']['values'].shape == (4, 12, 4)
     assert b['latlon'].shape == (4, 2)
-    assert set(b['targets']) == set(TARGETS)
+    assert set(b['targets']) == set(TASKS)
     v, m = b['targets']['canopy_profile']
     assert v.shape == (4, 10, 64, 64) and m.shape == (4, 1, 64, 64)
     prof = v.permute(0, 2, 3, 1)[m[:, 0]]

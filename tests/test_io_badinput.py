@@ -1,6 +1,7 @@
 "Each kind of bad input makes abc3d.data.readers raise a DataError that names the file and the problem."
 import numpy as np, pandas as pd, pytest, xarray as xr
 import abc3d.data.readers as io  # first: it loads pyproj before eccodes
+import abc3d.data.points as points
 import h5py, rasterio
 from rasterio.transform import from_origin
 from abc3d.core import DataError
@@ -89,13 +90,13 @@ def test_landsat_not_an_mtl(tmp_path):
 
 def test_hdf5_not_hdf5(tmp_path):
     p = tmp_path/'GEDI02_A_bad.h5'; p.write_bytes(b'\x00' * 100)
-    raises(lambda: io.read_gedi_l2a(p), p, 'not a readable HDF5 file')
+    raises(lambda: points.read_gedi_l2a(p), p, 'not a readable HDF5 file')
 
 def test_gedi_without_beams(tmp_path):
     p = tmp_path/'GEDI02_A_nobeams.h5'
     with h5py.File(p, 'w') as h: h.create_group('METADATA')
-    raises(lambda: io.read_gedi_l2a(p), p, 'no beam groups')
-    raises(lambda: io.read_gedi_l4a(p), p, 'no beam groups')
+    raises(lambda: points.read_gedi_l2a(p), p, 'no beam groups')
+    raises(lambda: points.read_gedi_l4a(p), p, 'no beam groups')
 
 def test_gedi_missing_dataset(tmp_path):
     p = tmp_path/'GEDI02_A_norh.h5'
@@ -103,21 +104,21 @@ def test_gedi_missing_dataset(tmp_path):
         g = h.create_group('BEAM0101')
         for k in ['shot_number', 'lat_lowestmode', 'lon_lowestmode', 'delta_time', 'elev_lowestmode', 'sensitivity',
                   'quality_flag', 'degrade_flag']: g[k] = np.zeros(3)
-    raises(lambda: io.read_gedi_l2a(p), p, 'missing dataset BEAM0101/rh')
-    raises(lambda: io.read_gedi_l4a(p), p, 'missing dataset BEAM0101/agbd')
+    raises(lambda: points.read_gedi_l2a(p), p, 'missing dataset BEAM0101/rh')
+    raises(lambda: points.read_gedi_l4a(p), p, 'missing dataset BEAM0101/agbd')
 
 def test_gedi_missing_requested_beam(tmp_path):
     p = tmp_path/'GEDI02_A_onebeam.h5'
     with h5py.File(p, 'w') as h: h.create_group('BEAM0101')
-    raises(lambda: io.read_gedi_l2a(p, beams=['BEAM0000']), p, "missing beam groups ['BEAM0000']")
+    raises(lambda: points.read_gedi_l2a(p, beams=['BEAM0000']), p, "missing beam groups ['BEAM0000']")
 
 def test_atl08_missing_group(tmp_path):
     p = tmp_path/'ATL08_x.h5'
     with h5py.File(p, 'w') as h: h.create_group('gt1l/signal_photons')
-    raises(lambda: io.read_atl08(p), p, 'missing group gt1l/land_segments')
+    raises(lambda: points.read_atl08(p), p, 'missing group gt1l/land_segments')
     q = tmp_path/'ATL08_notracks.h5'
     with h5py.File(q, 'w') as h: h.create_group('orbit_info')
-    raises(lambda: io.read_atl08(q), q, 'no beam groups')
+    raises(lambda: points.read_atl08(q), q, 'no beam groups')
 
 def test_era5_not_covering(tmp_path):
     p = tmp_path/'era5.nc'
@@ -137,11 +138,11 @@ def test_era5_truncated_grib(tmp_path):
 
 def test_points_table_without_latlon(tmp_path):
     p = tmp_path/'plots.csv'; pd.DataFrame(dict(x=[1.])).to_csv(p, index=False)
-    raises(lambda: io.read_points_table(p), p, 'no lat/lon columns')
+    raises(lambda: points.read_points_table(p), p, 'no lat/lon columns')
     q = tmp_path/'bad.csv'; pd.DataFrame(dict(lat=[95.], lon=[2.])).to_csv(q, index=False)
-    raises(lambda: io.read_points_table(q), q, 'out-of-range lat/lon')
+    raises(lambda: points.read_points_table(q), q, 'out-of-range lat/lon')
     r = tmp_path/'plots.xlsx'; r.write_text('x')
-    raises(lambda: io.read_points_table(r), r, 'unknown table format')
+    raises(lambda: points.read_points_table(r), r, 'unknown table format')
 
 def test_era5_grib_with_truncated_message(tmp_path):
     import eccodes  # after abc3d.data.readers, so pyproj is loaded first

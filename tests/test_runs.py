@@ -7,7 +7,8 @@ from rio_cogeo.cogeo import cog_validate
 
 ABC3D = str(Path(sys.executable).parent/'abc3d')
 ENV = {**os.environ, 'ABC3D_PROGRESS': '0'}
-TASKS = ['agbd', 'canopy_height', 'canopy_profile', 'bgb', 'soc_profile', 'land_cover', 'disturbance', 'carbon_flux']
+from abc3d.tasks import TASKS as TABLE
+TASKS = list(TABLE)              # every task of the table
 
 
 def run(*args, **kw):
@@ -44,7 +45,7 @@ def test_main_job_outputs(main_job):
     for region in ('tropical_moist_0', 'temperate_0'):
         maps = run_dir/'predict'/'maps'/region
         for t in TASKS:
-            extra = '_prob' if t in ('land_cover', 'disturbance') else '_std'
+            extra = '_prob' if TABLE[t].is_classes else '_std'
             for f in (maps/f'{t}.tif', maps/f'{t}{extra}.tif'):
                 ok, errors, warnings = cog_validate(str(f), quiet=True)
                 assert ok and not errors and not warnings, (f, errors, warnings)

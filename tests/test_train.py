@@ -5,7 +5,8 @@ import pytest, torch
 
 ABC3D = str(Path(sys.executable).parent/'abc3d')
 ENV = {**os.environ, 'ABC3D_PROGRESS': '0'}
-TASKS = 'agbd,canopy_height,canopy_profile,bgb,soc_profile,land_cover,disturbance,carbon_flux'
+from abc3d.tasks import TASKS as TABLE
+TASKS = ','.join(TABLE)          # every task of the table
 
 
 def run(*args):

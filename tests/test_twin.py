@@ -5,8 +5,10 @@ import numpy as np, pandas as pd, pytest, rasterio, h5py, netCDF4, geopandas as 
 from rio_cogeo.cogeo import cog_validate
 from abc3d.sim.truth import BIOMES, TRUTH_BANDS, Landscape, RegionSpec, truth_window
 from abc3d.sim.landscape import build_landscape, load_manifest
-from abc3d.sim.sensors import gedi_shots, r2_fit
-from abc3d.data.readers import GEDI_BEAMS, ATL08_TRACKS as ATL08_BEAMS, HLS_BANDS
+from abc3d.sim.sensors import r2_fit
+from abc3d.sim.lidar import gedi_shots
+from abc3d.data.readers import HLS_BANDS
+from abc3d.data.points import GEDI_BEAMS, ATL08_TRACKS as ATL08_BEAMS
 from rasterio.windows import Window
 
 os.environ['ABC3D_PROGRESS'] = '0'

@@ -57,7 +57,7 @@ class Modality(_Strict):
     geolocation_error: float|None = Field(None, ge=0)   # metres, 1-sigma
     classes: dict[int, str]|None = None      # class code -> name
     resampling: Literal['bilinear', 'nearest', 'mode', 'average', 'max', 'cubic']|None = None  # onto the analysis grid; default by kind
-    reader: str|None = None                  # the `abc3d.data.readers` function that reads its files (points and tables)
+    reader: str|None = None                  # the `abc3d.data.points` function that reads its files (points and tables)
 
     @field_validator('inputs_to', mode='before')
     @classmethod
@@ -77,7 +77,7 @@ class Modality(_Strict):
                 if b.center_wavelength is None or b.full_width_half_max is None:
                     raise ValueError(f"bands[{i}] ({b.name}): a spectral band needs center_wavelength and full_width_half_max")
         if self.kind in ('sparse_points', 'plots_table') and self.files is not None and not self.reader:
-            raise ValueError("a point or table modality with files needs a `reader` (a function of abc3d.data.readers)")
+            raise ValueError("a point or table modality with files needs a `reader` (a function of abc3d.data.points)")
         if self.kind == 'class_raster' and not self.classes and any(TASKS[t].encoding == 'classes' for t in self.labels_for):
             raise ValueError("a land-cover class raster needs its `classes`")
         return self

@@ -7,17 +7,15 @@ from __future__ import annotations
 import hashlib, json, shutil
 from pathlib import Path
 import numpy as np, zarr
-from fastcore.basics import patch
 from zarr.codecs import BloscCodec
-from rasterio.windows import Window
 from ..core import DataError, CatalogError, progress
-from .catalog import Catalog, load_catalog, modality_files, RASTER_KINDS
-from .grid import AnalysisGrid, open_raster, coregister, slope_aspect, rasterize_points, to_grid_xy, climate_context
-from . import readers
+from .catalog import Catalog, load_catalog, RASTER_KINDS
+from .grid import AnalysisGrid
+from .sources import RegionSources
 
 # %% auto #0
-__all__ = ['SPLITS', 'CHUNK_CHIPS', 'SHARD_CHIPS', 'block_split', 'hls_date', 'RegionSources', 'fill_shards', 'build_chips',
-           'open_store', 'summary', 'slurm_cluster']
+__all__ = ['SPLITS', 'CHUNK_CHIPS', 'SHARD_CHIPS', 'block_split', 'fill_shards', 'build_chips', 'open_store', 'summary',
+           'slurm_cluster']
 
 # %% ../../nbs/data/14_chips.ipynb #e2a3ee6e
 SPLITS = ('train', 'val', 'test')
@@ -33,157 +31,6 @@ def block_split(rows, cols,               # chip origins (pixels), one region
     lab = np.zeros(len(blocks), 'uint8')
     lab[order[:n_val]], lab[order[n_val:n_val+n_test]] = 1, 2
     return lab[np.searchsorted(blocks, bid)]
-
-# %% ../../nbs/data/14_chips.ipynb #6ed1cbc0
-def hls_date(path) -> tuple[int, int]:
-    "(year, day of year) of an HLS file, from its name."
-    t = readers.parse_hls_name(path)['time']
-    return t.year, t.day_of_year
-
-def _default_resampling(m, res):
-    if m.resampling: return m.resampling
-    if m.kind == 'class_raster': return 'mode' if m.gsd < res else 'nearest'
-    if m.kind == 'truth_raster': return 'nearest'
-    return 'bilinear'
-
-class RegionSources:
-    "The open sources of one region, ready to cut chips from."
-    def __init__(self, cat:Catalog, region:dict, grid:AnalysisGrid, chip_size:int, modalities:list[str]|None=None):
-        self.cat, self.region, self.grid, self.size = cat, region, grid, chip_size
-        self.names = [n for n in (modalities or list(cat.modalities)) if cat[n].files is not None]
-        self.rasters, self.dates, self.points, self.climate, self.absent = {}, {}, {}, {}, []
-        for n in list(self.names):
-            m = cat[n]
-            if not m.inputs_to and not self._has_files(n): # a label source that does not reach this region
-                self.absent.append(n); self.names.remove(n); continue
-            if m.kind in RASTER_KINDS and m.temporal: self._open_temporal(n)
-            elif m.kind in RASTER_KINDS: self.rasters[n] = [open_raster(self._one_file(n))]
-            elif m.kind in ('sparse_points', 'plots_table'): self._read_points(n)
-            elif m.kind == 'climate_grid': self._read_climate(n)
-
-    def _one_file(self, n):
-        files = modality_files(self.cat, n, self.region['name'])
-        if len(files) > 1: raise DataError(files[1].parent, f"holds {len(files)} files for the single-raster modality '{n}' "
-                                           f"({', '.join(f.name for f in files[:3])}...): mosaic them into one (e.g. a VRT) or narrow the glob")
-        return files[0]
-
-    def _has_files(self, n) -> bool:
-        try: return bool(modality_files(self.cat, n, self.region['name']))
-        except CatalogError: return False
-
-    def _open_temporal(self, n):
-        m, by_date = self.cat[n], {}
-        for b in m.band_names + ([m.qa['band']] if m.qa else []):
-            for p in modality_files(self.cat, n, self.region['name'], band=b): by_date.setdefault(hls_date(p), {})[b] = p
-        for d, files in by_date.items():
-            missing = [b for b in m.band_names + ([m.qa['band']] if m.qa else []) if b not in files]
-            if missing: raise DataError(next(iter(files.values())), f"the date {d[0]}-{d[1]:03d} lacks band file(s) {missing}")
-        self.dates[n] = sorted(by_date)
-        self.rasters[n] = {d: {b: open_raster(p) for b, p in by_date[d].items()} for d in self.dates[n]}
-        for d, srcs in self.rasters[n].items():
-            shapes = {(s.width, s.height, str(s.crs)) for s in srcs.values()}
-            if len(shapes) > 1: raise DataError(next(iter(srcs.values())).name, f"bands of date {d} differ in shape or CRS: {shapes}")
-
-    def _read_points(self, n):
-        m = self.cat[n]
-        reader = getattr(readers, m.reader, None)
-        if reader is None: raise DataError(self.cat.path, f"modality '{n}': abc3d.data.readers has no reader '{m.reader}'")
-        frames = [(p, reader(p)) for p in modality_files(self.cat, n, self.region['name'])]
-        xs, ys, vals = [], [], []
-        for p, df in frames:
-            missing = [b for b in m.band_names if b not in df.columns]
-            if missing: raise DataError(p, f"has no column(s) {missing} for modality '{n}'")
-            if len(df) == 0: continue
-            lon, lat = (df.geometry.x.values, df.geometry.y.values) if 'geometry' in df else (df['lon'].values, df['lat'].values)
-            x, y = to_grid_xy(lon, lat, self.grid.crs)
-            xs.append(x); ys.append(y); vals.append(df[m.band_names].to_numpy('float64'))
-        x, y = (np.concatenate(a) if a else np.zeros(0) for a in (xs, ys))
-        v = np.concatenate(vals) if vals else np.zeros((0, len(m.band_names)))
-        row, col = self.grid.pixel(x, y)
-        key = (row//self.size)*100000 + col//self.size
-        order = np.argsort(key, kind='stable')
-        self.points[n] = (x[order], y[order], v[order], key[order])
-
-    def _read_climate(self, n):
-        path = self._one_file(n)
-        self.climate[n] = (path, readers.read_era5(path, bounds=tuple(self.region['lonlat_bounds'])))
-
-# %% ../../nbs/data/14_chips.ipynb #745fc35d
-def _qa_clear(qa:np.ndarray, spec:dict) -> np.ndarray:
-    "True where a QA band (e.g. HLS Fmask) marks a clear observation: not nodata and none of the rejected bits."
-    bad = qa == spec.get('nodata', 255)
-    for name in spec.get('reject', []): bad |= (qa >> spec['mask_bits'][name]) & 1 == 1
-    return ~bad
-
-# %% ../../nbs/data/14_chips.ipynb #161549d8
-@patch
-def extract(self:RegionSources, row:int, col:int,
-            height:int|None=None, width:int|None=None,  # window shape; default one chip
-            strict:bool=True,                           # an error for an input modality with no valid pixel
-           ) -> dict:
-    "Every modality of the window whose top-left pixel is (row, col): {name: {'data', 'mask'[, 'time']}}."
-    size, out = self.size, {}
-    height, width = height or size, width or size
-    g = self.grid.window(Window(col, row, width, height))
-    for n in self.names:
-        m = self.cat[n]
-        if m.kind in RASTER_KINDS and m.temporal:
-            data, mask, seen = [], [], False
-            for d in self.dates[n]:
-                srcs = self.rasters[n][d]
-                x = np.concatenate([coregister(srcs[b], g, _default_resampling(m, g.res), scale=m.scale, offset=m.offset,
-                                               nodata=m.nodata).values for b in m.band_names])
-                ok = np.isfinite(x).all(0)
-                seen |= bool(ok.any())
-                if m.qa: ok &= _qa_clear(coregister(srcs[m.qa['band']], g, 'nearest', nodata=m.qa.get('nodata'), dtype='uint8').values[0], m.qa)
-                data.append(np.where(ok, x, np.nan)); mask.append(ok[None])
-            if not seen and m.inputs_to and strict:
-                raise DataError(srcs[m.band_names[0]].name, f"no date has a valid pixel in the chip at row {row}, col {col} of region '{self.region['name']}'")
-            out[n] = dict(data=np.stack(data).astype('float32'), mask=np.stack(mask),
-                          time=np.array(self.dates[n], 'int16'))
-        elif m.kind in RASTER_KINDS:
-            out[n] = self._raster(n, row, col, height, width, strict)
-        elif n in self.points:
-            x, y, v, key = self.points[n]
-            if (height, width) == (size, size) and row % size == 0 and col % size == 0:    # a chip: its points are one run
-                k = (row//size)*100000 + col//size
-                lo, hi = np.searchsorted(key, k), np.searchsorted(key, k, side='right')
-                val, ok = rasterize_points(x[lo:hi], y[lo:hi], v[lo:hi], g)
-            else: val, ok = rasterize_points(x, y, v, g)
-            out[n] = dict(data=val[None], mask=ok[None, None])
-        elif n in self.climate:
-            path, ds = self.climate[n]
-            lon, lat = self.grid.lonlat([row + height/2], [col + width/2])
-            out[n] = dict(data=climate_context(ds, m.band_names, lon[0], lat[0], path))
-    return out
-
-@patch
-def _raster(self:RegionSources, n:str, row:int, col:int, height:int, width:int, strict:bool=True) -> dict:
-    "A static raster modality on a window, with derived bands (slope, aspect) computed on a 1-pixel margin."
-    m, src = self.cat[n], self.rasters[n][0]
-    read = [b for b in m.bands if not b.derived]
-    if src.count < len(read): raise DataError(src.name, f"has {src.count} band(s); modality '{n}' declares {len(read)}")
-    pad = 1 if any(b.derived for b in m.bands) else 0
-    g = self.grid.window(Window(col - pad, row - pad, width + 2*pad, height + 2*pad))
-    cls = m.kind == 'class_raster'
-    x = coregister(src, g, _default_resampling(m, self.grid.res), bands=list(range(1, len(read) + 1)),
-                   scale=m.scale, offset=m.offset, nodata=m.nodata, dtype=m.dtype if cls else 'float32').values
-    if pad:
-        s, asin, acos = slope_aspect(x[0], self.grid.res)
-        derived = {'slope': s, 'aspect_sin': asin, 'aspect_cos': acos}
-        unknown = [b.name for b in m.bands if b.derived and b.name not in derived]
-        if unknown: raise DataError(self.cat.path, f"modality '{n}': no rule derives band(s) {unknown}")
-        x = np.concatenate([x] + [derived[b.name][None] for b in m.bands if b.derived])[:, 1:-1, 1:-1]
-    ok = (x[0] != m.nodata) if cls else np.isfinite(x).all(0)
-    if m.inputs_to and strict and not ok.any():
-        raise DataError(src.name, f"has no valid pixel (all nodata/NaN) in the chip at row {row}, col {col} of region '{self.region['name']}'")
-    return dict(data=x[None], mask=ok[None, None])
-
-@patch
-def close(self:RegionSources):
-    "Close every open raster."
-    for v in self.rasters.values():
-        for s in (v if isinstance(v, list) else [s for d in v.values() for s in d.values()]): s.close()
 
 # %% ../../nbs/data/14_chips.ipynb #d6528d98
 CHUNK_CHIPS, SHARD_CHIPS = 8, 64

@@ -13,6 +13,7 @@ from ..core import DataError, atomic_path, write_json, progress
 from .truth import TRUTH_BANDS, TRUTH_UNITS, Landscape, RegionSpec, seed_of, truth, truth_window, truth_stack
 from .sensors import *
 from .sensors import log
+from .lidar import write_gedi, write_atl08
 from ..data.readers import HLS_BANDS
 
 # %% auto #0

@@ -13,15 +13,14 @@ import h5py, netCDF4
 from pyproj import Transformer
 from ..core import atomic_path
 from ..data.grid import AnalysisGrid, utm_epsg, cog_from_tiff
-from ..data.readers import HLS_BANDS, GEDI_BEAMS, EPOCH_2018, ATL08_TRACKS
+from ..data.readers import HLS_BANDS
 from .truth import Landscape, hash_normal, seed_of, truth, green_fraction, insolation, season, Fourier
 from scipy.special import ndtri
 
 # %% auto #0
-__all__ = ['log', 'VERSION', 'ATL08_FILL', 'raster_out', 'write_rasters', 'mgrs_tile', 'hls_dates', 'lonlat', 'cloud_params',
-           'hls_window', 'r2_fit', 'coherence', 'dem_grid', 'lonlat_bounds', 'dem_name', 'dsm_window', 'als_grid',
-           'chm_window', 'write_era5', 'gedi_shots', 'gedi_granules', 'write_gedi', 'atl08_granules', 'atl08_segments',
-           'write_atl08']
+__all__ = ['log', 'VERSION', 'raster_out', 'write_rasters', 'mgrs_tile', 'hls_dates', 'lonlat', 'cloud_params', 'hls_window',
+           'r2_fit', 'coherence', 'dem_grid', 'lonlat_bounds', 'dem_name', 'dsm_window', 'als_grid', 'chm_window',
+           'write_era5']
 
 # %% ../../nbs/sim/21_sensors.ipynb #8f675baa
 log = logging.getLogger(__name__)
@@ -214,153 +213,3 @@ def write_era5(land:Landscape, path, margin:float=0.25):
             c.units, c.long_name = u, ln; c[:] = vals.astype(np.float32)
         nc.Conventions, nc.source = 'CF-1.7', 'abc3d virtual landscape (ERA5-Land-like)'
     return Path(path)
-
-# %% ../../nbs/sim/21_sensors.ipynb #cd2a4246
-def _track(land, rng, spacing, heading, offsets):
-    "True along-track points (x, y, beam index, along-track distance) of parallel lines across the region."
-    l, b, r, t = land.grid.bounds
-    c = np.array([(l + r)/2, (b + t)/2]) + rng.uniform(-.3, .3, 2)*(r - l)
-    d, n = np.array([np.sin(heading), np.cos(heading)]), np.array([np.cos(heading), -np.sin(heading)])
-    L = np.hypot(r - l, t - b)/2
-    s = np.arange(-L, L, spacing)
-    pts = [(c[0] + s*d[0] + o*n[0], c[1] + s*d[1] + o*n[1], np.full(len(s), k), s + L) for k, o in enumerate(offsets)]
-    x, y, k, s = map(np.concatenate, zip(*pts))
-    m = (x > l) & (x < r) & (y > b) & (y < t)
-    return x[m], y[m], k[m], s[m]
-
-def gedi_shots(land:Landscape, i:int) -> dict:
-    "The shots of GEDI granule `i` over a region: true and reported positions, RH, flags and L4A AGBD."
-    rng = np.random.default_rng(seed_of(land.seed, land.spec.name, 'gedi', i))
-    lat = lonlat(land)[1]
-    head = np.arcsin(min(1, np.cos(np.radians(51.6))/np.cos(np.radians(lat))))*rng.choice([1, -1]) + rng.choice([0, np.pi])
-    x, y, k, s = _track(land, rng, 60., head, (np.arange(8) - 3.5)*600)
-    n = len(x)
-    ang = np.linspace(0, 2*np.pi, 7)[:-1]
-    sub = [truth(land, x + dx, y + dy) for dx, dy in [(0, 0), *zip(8*np.cos(ang), 8*np.sin(ang))]]
-    prof = np.mean([np.stack([t[f'rh{q}'] for q in range(10, 101, 10)], 1) for t in sub], 0)
-    prof[:, -1] = np.max([t['canopy_height'] for t in sub], 0)
-    t0 = sub[0]
-    ground = -1.5 - rng.uniform(0, 2, n)
-    rh = np.stack([np.interp(np.arange(101), np.arange(0, 101, 10), np.r_[g, p]) for g, p in zip(ground, prof)])
-    rh = rh + rng.normal(0, .4, (n, 1)) + rng.normal(0, .25, rh.shape) + rng.normal(0, .03, (n, 1))*rh
-    rh = np.maximum.accumulate(rh, 1)
-    night = rng.random() < .5
-    sens = np.clip(0.985 - 0.04*t0['cover']*rng.random(n) - (0 if night else 0.02) - rng.exponential(.01, n), 0.5, 1)
-    cloudy = np.zeros(n, bool)
-    for _ in range(rng.poisson(s.max()/10000)): cloudy |= np.abs(s - rng.uniform(0, s.max())) < rng.uniform(100, 800)
-    degrade = np.zeros(n, np.uint8)
-    if rng.random() < .4: degrade[np.abs(s - rng.uniform(0, s.max())) < 250] = rng.choice([3, 8, 44])
-    rh[cloudy] = rng.uniform(200, 2000, (cloudy.sum(), 1)) + np.linspace(0, 20, 101)
-    off = rng.normal(0, 5, 2)
-    err = off + rng.normal(0, 6.5, (n, 2)) + (degrade[:, None] > 0)*rng.normal(0, 30, (n, 2))
-    lon, lat_ = Transformer.from_crs(land.grid.epsg, 4326, always_xy=True).transform(x + err[:, 0], y + err[:, 1])
-    qf = (~cloudy & (degrade == 0) & (sens >= 0.9) & (rh[:, 100] < 120)).astype(np.uint8)
-    b = land.biome
-    rh98 = np.clip(rh[:, 98], 0, None)
-    agbd = (1.08*b.allom_a*rh98**(b.allom_b*0.97) + 2)*rng.lognormal(0, .15, n)
-    agbd = np.where(cloudy, -9999, agbd)
-    return dict(x=x, y=y, x_obs=x + err[:, 0], y_obs=y + err[:, 1], lon=lon, lat=lat_, beam=k.astype(int), s=s, rh=rh.astype(np.float32),
-                elev=np.where(cloudy, t0['elevation'] + rng.uniform(200, 2000, n), t0['elevation'] + rng.normal(0, .8, n)),
-                quality_flag=qf, degrade_flag=degrade, sensitivity=sens.astype(np.float32), night=night,
-                agbd=agbd.astype(np.float32), agbd_se=np.where(cloudy, -9999, 0.2*np.abs(agbd) + 8).astype(np.float32),
-                l4_quality_flag=(qf & (sens >= 0.95)).astype(np.uint8), true_agbd=t0['agbd'], true_h=t0['canopy_height'])
-
-def gedi_granules(land:Landscape) -> list:
-    "Names (stems) and acquisition times of the region's GEDI granules; none poleward of 51.6 degrees."
-    if abs(lonlat(land)[1]) > 51.6: return []
-    side_km = land.grid.width*land.grid.res/1000
-    rng = np.random.default_rng(seed_of(land.seed, land.spec.name, 'gedi_names'))
-    out = []
-    for i in range(max(3, int(round(3*side_km/11.5)))):
-        when = dt.datetime(land.year, 1, 1) + dt.timedelta(seconds=int(rng.integers(0, 365*86400)))
-        stem = f"{when:%Y%j%H%M%S}_O{rng.integers(10000, 25000):05d}_02_T{rng.integers(1, 5000):05d}_02_003_02"
-        out.append((stem, when))
-    return out
-
-def write_gedi(land:Landscape, folder) -> list:
-    "Write the region's GEDI L2A and L4A granules (HDF5); returns their paths."
-    paths = []
-    for i, (stem, when) in enumerate(gedi_granules(land)):
-        p2, p4 = Path(folder)/f'GEDI02_A_{stem}_V002.h5', Path(folder)/f'GEDI04_A_{stem}_V002.h5'
-        paths += [p2, p4]
-        if p2.exists() and p4.exists(): continue
-        sh = gedi_shots(land, i)
-        orbit = int(stem.split('_O')[1][:5])
-        for p, level in [(p2, 2), (p4, 4)]:
-            with atomic_path(p, '.h5') as tmp, h5py.File(tmp, 'w') as h:
-                md = h.create_group('METADATA').create_group('DatasetIdentification')
-                md.attrs['shortName'] = 'GEDI_L2A' if level == 2 else 'GEDI_L4A'
-                md.attrs['VersionID'] = '002'
-                for k, bn in enumerate(GEDI_BEAMS):
-                    m = sh['beam'] == k
-                    g = h.create_group(bn)
-                    shot = (np.uint64(orbit)*np.uint64(10**13) + np.uint64(int(bn[4:], 2))*np.uint64(10**11)
-                            + np.uint64(i)*np.uint64(10**9) + np.arange(m.sum(), dtype=np.uint64))
-                    dtime = (when - EPOCH_2018).total_seconds() + sh['s'][m]/7000.
-                    common = dict(shot_number=(shot, 'u8'), delta_time=(dtime, 'f8'), lat_lowestmode=(sh['lat'][m], 'f8'),
-                                  lon_lowestmode=(sh['lon'][m], 'f8'), elev_lowestmode=(sh['elev'][m], 'f4'),
-                                  degrade_flag=(sh['degrade_flag'][m], 'u1'), sensitivity=(sh['sensitivity'][m], 'f4'))
-                    if level == 2:
-                        common.update(beam=(np.full(m.sum(), int(bn[4:], 2)), 'u2'), channel=(np.full(m.sum(), k), 'u1'),
-                                      rh=(sh['rh'][m], 'f4'), quality_flag=(sh['quality_flag'][m], 'u1'),
-                                      solar_elevation=(np.full(m.sum(), -20. if sh['night'] else 40.), 'f4'))
-                    else:
-                        common.update(agbd=(sh['agbd'][m], 'f4'), agbd_se=(sh['agbd_se'][m], 'f4'),
-                                      l4_quality_flag=(sh['l4_quality_flag'][m], 'u1'))
-                    for name, (v, dty) in common.items():
-                        ds = g.create_dataset(name, data=np.asarray(v).astype(dty))
-                        if name in ('agbd', 'agbd_se'): ds.attrs['_FillValue'] = np.float32(-9999)
-    return paths
-
-# %% ../../nbs/sim/21_sensors.ipynb #b447a7d5
-ATL08_FILL = np.float32(3.4028235e+38)
-
-def atl08_granules(land:Landscape) -> list:
-    "File names and acquisition times of the region's ATL08 granules."
-    rng = np.random.default_rng(seed_of(land.seed, land.spec.name, 'atl08_names'))
-    out = []
-    for i in range(max(2, int(round(2*land.grid.width*land.grid.res/11500)))):
-        when = dt.datetime(land.year, 1, 1) + dt.timedelta(seconds=int(rng.integers(0, 365*86400)))
-        cycle = int((when - dt.datetime(2018, 10, 13)).days//91) + 1
-        out.append((f'ATL08_{when:%Y%m%d%H%M%S}_{rng.integers(1, 1388):04d}{cycle:02d}{rng.integers(1, 15):02d}_006_01.h5', when))
-    return out
-
-def atl08_segments(land:Landscape, i:int) -> dict:
-    "The land segments of ATL08 granule `i`: positions, canopy heights and metrics (fill where missing)."
-    rng = np.random.default_rng(seed_of(land.seed, land.spec.name, 'atl08', i))
-    head = np.radians(rng.uniform(-6, 6)) + rng.choice([0, np.pi])
-    x, y, k, s = _track(land, rng, 100., head, [-3345, -3255, -45, 45, 3255, 3345])
-    ts = [truth(land, x + f*np.sin(head), y + f*np.cos(head)) for f in (-40, -20, 0, 20, 40)]
-    h = np.max([t['canopy_height'] for t in ts], 0)
-    night = rng.random() < .5
-    weak = (k % 2 == 1) if rng.random() < .5 else (k % 2 == 0)
-    sd = (1.5 + 0.08*h)*(1 if night else 1.6)*np.where(weak, 1.4, 1)
-    hc = h*0.98 + rng.normal(0, 1, len(x))*sd
-    prof = np.mean([np.stack([t[f'rh{q}'] for q in range(10, 101, 10)], 1) for t in ts], 0)
-    met = np.stack([np.interp(50 + p/2, np.arange(10, 101, 10), pr) for pr in prof for p in [np.arange(10, 100, 5)]])
-    met = np.maximum.accumulate(met + rng.normal(0, 1, (len(x), 1))*sd[:, None]*0.7, 1)
-    fill = (h < 2) | (rng.random(len(x)) < np.where(weak, .25, .1))
-    hc, met = np.where(fill, ATL08_FILL, np.clip(hc, 0, None)), np.where(fill[:, None], ATL08_FILL, np.clip(met, 0, None))
-    lon, lat = Transformer.from_crs(land.grid.epsg, 4326, always_xy=True).transform(x + rng.normal(0, 4, len(x)), y + rng.normal(0, 4, len(x)))
-    return dict(x=x, y=y, lon=lon, lat=lat, beam=k, s=s, h_canopy=hc.astype(np.float32), metrics=met.astype(np.float32),
-                h_te=(ts[2]['elevation'] + rng.normal(0, .5 if night else .9, len(x))).astype(np.float32), night=night, true_h=h)
-
-def write_atl08(land:Landscape, folder) -> list:
-    "Write the region's ATL08 granules (HDF5); returns their paths."
-    paths = []
-    for i, (name, when) in enumerate(atl08_granules(land)):
-        p = Path(folder)/name; paths.append(p)
-        if p.exists(): continue
-        sg = atl08_segments(land, i)
-        with atomic_path(p, '.h5') as tmp, h5py.File(tmp, 'w') as h:
-            for k, gt in enumerate(ATL08_TRACKS):
-                m = sg['beam'] == k
-                ls = h.create_group(f'{gt}/land_segments')
-                ls['latitude'], ls['longitude'] = sg['lat'][m].astype('f4'), sg['lon'][m].astype('f4')
-                ls['delta_time'] = (when - EPOCH_2018).total_seconds() + sg['s'][m]/7000.
-                ls['night_flag'] = np.full(m.sum(), sg['night'], np.uint8)
-                c = ls.create_group('canopy')
-                for n, v in [('h_canopy', sg['h_canopy'][m]), ('canopy_h_metrics', sg['metrics'][m])]:
-                    c.create_dataset(n, data=v).attrs['_FillValue'] = ATL08_FILL
-                ls.create_group('terrain')['h_te_best_fit'] = sg['h_te'][m]
-    return paths

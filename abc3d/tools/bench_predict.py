@@ -7,7 +7,8 @@ from __future__ import annotations
 import json, os, shutil, tempfile, time
 from pathlib import Path
 import numpy as np, torch
-from ..predict.maps import Predictor, predict, feed_plan, read_strip, strip_batches, window_starts
+from ..predict.windows import Predictor, feed_plan, window_starts
+from ..predict.maps import predict, read_strip, strip_batches
 from .bench_model import in_fresh_processes
 from ..tasks import TASKS, class_codes
 
@@ -45,7 +46,7 @@ def _region(land):
 def bare_forward(model, land, batch_size:int=8, overlap:int=16, threads:int|None=None) -> dict:
     "Seconds of the model's forward alone over every window of the landscape's first region (batches prepared first)."
     from abc3d.data.catalog import load_catalog
-    from abc3d.data.chips import RegionSources
+    from abc3d.data.sources import RegionSources
     if threads: torch.set_num_threads(threads)
     p, cat = Predictor.load(model), load_catalog(None, root=land)
     region, grid = _region(land)
