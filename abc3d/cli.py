@@ -12,7 +12,43 @@ from .tasks import TASKS
 # %% auto #0
 __all__ = ['landscape_summary', 'parser', 'main']
 
-# %% ../nbs/90_cli.ipynb #6c935c3c
+# %% ../nbs/90_cli.ipynb #396fd49a
+def _report(what, res, secs):
+    reused = isinstance(res, dict) and res.get('reused')
+    print(f"{what}: {'reused (already complete)' if reused else 'written'} in {secs:.1f} s")
+    _show(res)
+
+def _show(d:dict, indent:int=1):
+    "Print a nested summary as indented `key: value` lines (lists inline)."
+    for k, v in d.items():
+        if isinstance(v, dict): print(' '*indent + f"{k}:"); _show(v, indent + 2)
+        else: print(' '*indent + f"{k}: {', '.join(map(str, v)) if isinstance(v, (list, tuple)) else v}")
+
+def _config_args(p:argparse.ArgumentParser, cls):
+    "One flag per field of config dataclass `cls` (default None: the config file or the field's default applies)."
+    from dataclasses import fields, is_dataclass
+    from fastcore.docments import docments
+    docs = {}
+    for c in reversed(cls.__mro__):
+        if is_dataclass(c): docs |= {k: v for k, v in docments(c).items() if v}
+    p.add_argument('--config', default=None, help='YAML file of settings (flags override it)')
+    for f in fields(cls):
+        flag, h = '--' + f.name.replace('_', '-'), docs.get(f.name, '') + (f" (default: {f.default})" if f.default != '' else '')
+        if f.name == 'task': h += f"; the tasks: {', '.join(TASKS)}"
+        if isinstance(f.default, bool): p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=h)
+        else: p.add_argument(flag, type=type(f.default), default=None, help=h)
+
+def _overrides(a, cls) -> dict:
+    from dataclasses import fields
+    return {f.name: getattr(a, f.name) for f in fields(cls)}
+
+def _requeued(e):
+    from abc3d.train.slurm import REQUEUE_EXIT
+    print(f"abc3d: {e}", file=sys.stderr)
+    sys.exit(REQUEUE_EXIT)
+
+
+# %% ../nbs/90_cli.ipynb #97988cd7
 def landscape_summary(root) -> dict:
     "What a landscape folder holds: per region, the number of files and megabytes of each product."
     root = Path(root)
@@ -65,177 +101,8 @@ def _tasks(a):
     for t in TASKS.values():
         print(f"{t.name:15s} {t.kind:12s} {t.units:12s} labels: {', '.join(t.label_modalities()):40s} {t.description}")
 
-def _config_args(p:argparse.ArgumentParser, cls):
-    "One flag per field of config dataclass `cls` (default None: the config file or the field's default applies)."
-    from dataclasses import fields, is_dataclass
-    from fastcore.docments import docments
-    docs = {}
-    for c in reversed(cls.__mro__):
-        if is_dataclass(c): docs |= {k: v for k, v in docments(c).items() if v}
-    p.add_argument('--config', default=None, help='YAML file of settings (flags override it)')
-    for f in fields(cls):
-        flag, h = '--' + f.name.replace('_', '-'), docs.get(f.name, '') + (f" (default: {f.default})" if f.default != '' else '')
-        if f.name == 'task': h += f"; the tasks: {', '.join(TASKS)}"
-        if isinstance(f.default, bool): p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=h)
-        else: p.add_argument(flag, type=type(f.default), default=None, help=h)
-
-def _overrides(a, cls) -> dict:
-    from dataclasses import fields
-    return {f.name: getattr(a, f.name) for f in fields(cls)}
-
-def _requeued(e):
-    from abc3d.train.slurm import REQUEUE_EXIT
-    print(f"abc3d: {e}", file=sys.stderr)
-    sys.exit(REQUEUE_EXIT)
-
-def _pretrain(a):
-    from abc3d.train.fit import run_pretrain
-    from abc3d.train.config import load_config, PretrainConfig
-    from abc3d.train.slurm import Requeued
-    try: res = run_pretrain(load_config(PretrainConfig, a.config, **_overrides(a, PretrainConfig)))
-    except Requeued as e: _requeued(e)
-    if res['world_size'] > 1 and 'ranks' not in res: return       # ranks other than 0 report nothing
-    _report('pretraining', res, res['seconds'])
-
-def _finetune(a):
-    from abc3d.train.fit import run_finetune
-    from abc3d.train.records import format_metrics
-    from abc3d.train.config import load_config, FinetuneConfig
-    from abc3d.train.slurm import Requeued
-    try: res = run_finetune(load_config(FinetuneConfig, a.config, **_overrides(a, FinetuneConfig)))
-    except Requeued as e: _requeued(e)
-    if res['world_size'] > 1 and 'ranks' not in res: return
-    metrics = res.pop('metrics')
-    _report('fine-tuning', res, res['seconds'])
-    print("held-out metrics (test split):")
-    print(format_metrics(metrics))
-
-def _bench(a):
-    if a.what == 'data':
-        from abc3d.tools.bench_data import bench_data
-        res = bench_data(a.store, a.landscape, batch_size=a.batch_size, workers=a.workers, epochs=a.epochs)
-        print(json.dumps(res, indent=1))
-    elif a.what == 'model':
-        from abc3d.tools.bench_model import bench_model, format_bench_model
-        presets = tuple(p for p in a.presets.split(',') if p)
-        print(format_bench_model(bench_model(presets, device=a.device, steps=a.steps, mae_presets=presets)))
-    elif a.what == 'predict':
-        from abc3d.tools.bench_predict import bench_predict, format_bench_predict
-        print(format_bench_predict(bench_predict(tuple(int(s) for s in a.sizes.split(',')), batch_size=a.batch_size,
-                                                 repeats=a.repeats)))
-
-def _run(a):
-    "The main job: landscape, chips, then the run notebooks (pretrain, fine-tune every task, predict + carbon, evaluate) and the report."
-    from abc3d.report.main_job import run_pipeline
-    from abc3d.train.records import format_metrics
-    from abc3d.predict.evaluate import format_scores
-    import pandas as pd
-    tasks = [t for t in a.tasks.split(',') if t] or None
-    from abc3d.sim.landscape import default_regions
-    from dataclasses import replace
-    land = dict(regions=[replace(r, size_px=a.size_px) for r in default_regions()], n_dates=a.dates) if a.size_px or a.dates else None
-    if land and not a.dates: land.pop('n_dates')
-    if land and not a.size_px: land.pop('regions')
-    res = run_pipeline(a.out, a.data, tasks=tasks, preset=a.preset, pretrain_epochs=a.pretrain_epochs, finetune_epochs=a.finetune_epochs,
-                       max_steps=a.max_steps, seed=a.seed, device=a.device, landscape_kw=land)
-    out = Path(res['out'])
-    metrics = {}
-    for f in sorted(out.glob('finetune_*/metrics.json')): metrics.update(json.loads(f.read_text()))
-    print("\nheld-out metrics of the fine-tuned models (test split; labels, and truth rows):")
-    print(format_metrics(metrics))
-    ev = out/'evaluation'
-    print("\nthe predicted maps against the truth on the held-out blocks:")
-    print(format_scores(pd.read_csv(ev/'scores.csv'), json.loads((ev/'summary.json').read_text())))
-    tot = pd.read_csv(out/'carbon'/'totals.csv')
-    print("\ncarbon totals (Mg C; std under independent / fully correlated pixel errors):")
-    print(tot[[c for c in ('region', 'pool', 'total_MgC', 'std_MgC_independent', 'std_MgC_correlated', 'total_MtCO2e') if c in tot]].to_string(index=False))
-    print(f"\nmain job finished in {res['seconds']:.1f} s ({res['seconds']/60:.1f} min); everything is under {out}:")
-    for what, path in (('executed run notebooks (the records)', out/'notebooks'), ('HTML report', out/'report.html'),
-                       ('checkpoints and exports', out/'<run>/checkpoints, <run>/*.safetensors'), ('maps (COG) and STAC items', out/'predict'),
-                       ('carbon maps and totals', out/'carbon'), ('evaluation', ev)):
-        print(f"  {what:38s} {path}")
-
-def _predict(a):
-    from abc3d.predict.maps import predict
-    t0 = time.perf_counter()
-    res = predict(a.model, a.out, landscape=a.landscape, catalog=a.catalog, regions=[r for r in (a.region or '').split(',') if r] or None,
-                  overlap=a.overlap, batch_size=a.batch_size, device=a.device, stop_after=a.stop_after)
-    _report('prediction' if res['complete'] else 'prediction (partial: run again to continue)', res, time.perf_counter() - t0)
-
-def _carbon(a):
-    from abc3d.predict.carbon import carbon_maps, carbon_totals
-    import pandas as pd
-    t0 = time.perf_counter()
-    zone = a.zone or None
-    if zone is None and a.landscape:
-        zone = {r['name']: r['biome'] for r in json.loads((Path(a.landscape)/'landscape.json').read_text())['regions']}
-    out = Path(a.out or Path(a.pred_dir)/'carbon')
-    carbon_maps(a.pred_dir, out, zone=zone)
-    tot = carbon_totals(a.pred_dir, polygons=a.polygons, id_column=a.id_column, zone=zone, out_csv=out/'totals.csv')
-    with pd.option_context('display.width', 200, 'display.max_columns', 20): print(tot.to_string(index=False))
-    print(f"carbon maps and totals.csv written to {out} in {time.perf_counter() - t0:.1f} s")
-
-def _tiles(a):
-    from abc3d.predict import tiles
-    t0 = time.perf_counter()
-    if a.action == 'plan':
-        if not a.out: raise SystemExit("abc3d tiles plan: give --out (the folder of the tiled prediction)")
-        plan = tiles.plan_tiles(a.out, landscape=a.landscape, catalog=a.catalog, regions=[r for r in (a.region or '').split(',') if r] or None,
-                                tile_px=a.tile_px, chip_size=a.chip_size, overlap=a.overlap, models=a.model)
-        print(f"{len(plan['tiles'])} tiles of {plan['tile_px']} px (halo {plan['halo']} px) over {len(plan['grids'])} region(s): "
-              f"{Path(a.out)/'tiles.json'}; run them as a job array --array=0-{len(plan['tiles']) - 1}")
-    elif a.action == 'run':
-        if not a.model: raise SystemExit("abc3d tiles run: give --model")
-        index = a.index if a.index is not None else os.environ.get('SLURM_ARRAY_TASK_ID')
-        if index is None: raise SystemExit("abc3d tiles run: give --index (or run as a SLURM array task)")
-        res = tiles.predict_tile(a.out, int(index), a.model, batch_size=a.batch_size, device=a.device)
-        print(f"tile {res['tile']}: {'reused (already finished)' if res.get('reused') else 'predicted'} in {time.perf_counter() - t0:.1f} s")
-    elif a.action == 'merge':
-        res = tiles.merge_tiles(a.out)
-        _report('merge', res, time.perf_counter() - t0)
-    else:
-        st = tiles.tile_status(a.out)
-        print(f"{len(st['done'])} of {st['n']} tiles finished; missing: {tiles.index_ranges(st['missing']) or 'none'}")
-        if st['missing']: sys.exit(1)
-
-def _notebook(a):
-    from abc3d.report.main_job import run_notebook
-    import yaml
-    params = {k: yaml.safe_load(v) for k, v in (a.p or [])}
-    t0 = time.perf_counter()
-    res = run_notebook(a.name, a.record, params, progress=False, log_output=True)   # cell output goes to the job log as it comes
-    print(f"run notebook '{a.name}' {'reused' if res['reused'] else 'executed'}: {res['notebook']} ({time.perf_counter() - t0:.1f} s)")
-
-def _evaluate(a):
-    from abc3d.predict.evaluate import evaluate, format_scores
-    res = evaluate(a.pred_dir, a.store, a.out, n_boot=a.n_boot, seed=a.seed)
-    print(format_scores(res['table'], res['summary']))
-    print(f"scores.csv, pairs.csv and summary.json written to {res['out']}")
-
-def _docs(a):
-    from abc3d.tools.docs import build_docs
-    t0 = time.perf_counter()
-    res = build_docs(a.root, a.out)
-    _report('docs', res, time.perf_counter() - t0)
-
-def _report(what, res, secs):
-    reused = isinstance(res, dict) and res.get('reused')
-    print(f"{what}: {'reused (already complete)' if reused else 'written'} in {secs:.1f} s")
-    _show(res)
-
-def _show(d:dict, indent:int=1):
-    "Print a nested summary as indented `key: value` lines (lists inline)."
-    for k, v in d.items():
-        if isinstance(v, dict): print(' '*indent + f"{k}:"); _show(v, indent + 2)
-        else: print(' '*indent + f"{k}: {', '.join(map(str, v)) if isinstance(v, (list, tuple)) else v}")
-
-# %% ../nbs/90_cli.ipynb #6e497b73
-def parser() -> argparse.ArgumentParser:
-    "The `abc3d` argument parser."
-    p = argparse.ArgumentParser('abc3d', description='abc3d: multimodal Earth-observation foundation model for carbon stocks in 3D')
-    sub = p.add_subparsers(dest='cmd', required=True)
-    D = argparse.ArgumentDefaultsHelpFormatter
-
+def _data_commands(sub, D):
+    "The data commands: tasks, twin, chips, catalog."
     ts = sub.add_parser('tasks', help='the task table: kind, units, label sources of every task', formatter_class=D,
                         description='List the tasks (abc3d.tasks): name, kind, units, label sources in priority order and what each predicts.')
     ts.add_argument('--names', action='store_true', help='only the names, comma-separated (what scripts read)')
@@ -274,6 +141,71 @@ def parser() -> argparse.ArgumentParser:
     k.add_argument('--check-files', action='store_true', help='also check that every declared glob matches files')
     k.set_defaults(fn=_catalog)
 
+
+# %% ../nbs/90_cli.ipynb #878cbf70
+def _pretrain(a):
+    from abc3d.train.fit import run_pretrain
+    from abc3d.train.config import load_config, PretrainConfig
+    from abc3d.train.slurm import Requeued
+    try: res = run_pretrain(load_config(PretrainConfig, a.config, **_overrides(a, PretrainConfig)))
+    except Requeued as e: _requeued(e)
+    if res['world_size'] > 1 and 'ranks' not in res: return       # ranks other than 0 report nothing
+    _report('pretraining', res, res['seconds'])
+
+def _finetune(a):
+    from abc3d.train.fit import run_finetune
+    from abc3d.train.records import format_metrics
+    from abc3d.train.config import load_config, FinetuneConfig
+    from abc3d.train.slurm import Requeued
+    try: res = run_finetune(load_config(FinetuneConfig, a.config, **_overrides(a, FinetuneConfig)))
+    except Requeued as e: _requeued(e)
+    if res['world_size'] > 1 and 'ranks' not in res: return
+    metrics = res.pop('metrics')
+    _report('fine-tuning', res, res['seconds'])
+    print("held-out metrics (test split):")
+    print(format_metrics(metrics))
+
+def _run(a):
+    "The main job: landscape, chips, then the run notebooks (pretrain, fine-tune every task, predict + carbon, evaluate) and the report."
+    from abc3d.report.main_job import run_pipeline
+    from abc3d.train.records import format_metrics
+    from abc3d.predict.evaluate import format_scores
+    import pandas as pd
+    tasks = [t for t in a.tasks.split(',') if t] or None
+    from abc3d.sim.landscape import default_regions
+    from dataclasses import replace
+    land = dict(regions=[replace(r, size_px=a.size_px) for r in default_regions()], n_dates=a.dates) if a.size_px or a.dates else None
+    if land and not a.dates: land.pop('n_dates')
+    if land and not a.size_px: land.pop('regions')
+    res = run_pipeline(a.out, a.data, tasks=tasks, preset=a.preset, pretrain_epochs=a.pretrain_epochs, finetune_epochs=a.finetune_epochs,
+                       max_steps=a.max_steps, seed=a.seed, device=a.device, landscape_kw=land)
+    out = Path(res['out'])
+    metrics = {}
+    for f in sorted(out.glob('finetune_*/metrics.json')): metrics.update(json.loads(f.read_text()))
+    print("\nheld-out metrics of the fine-tuned models (test split; labels, and truth rows):")
+    print(format_metrics(metrics))
+    ev = out/'evaluation'
+    print("\nthe predicted maps against the truth on the held-out blocks:")
+    print(format_scores(pd.read_csv(ev/'scores.csv'), json.loads((ev/'summary.json').read_text())))
+    tot = pd.read_csv(out/'carbon'/'totals.csv')
+    print("\ncarbon totals (Mg C; std under independent / fully correlated pixel errors):")
+    print(tot[[c for c in ('region', 'pool', 'total_MgC', 'std_MgC_independent', 'std_MgC_correlated', 'total_MtCO2e') if c in tot]].to_string(index=False))
+    print(f"\nmain job finished in {res['seconds']:.1f} s ({res['seconds']/60:.1f} min); everything is under {out}:")
+    for what, path in (('executed run notebooks (the records)', out/'notebooks'), ('HTML report', out/'report.html'),
+                       ('checkpoints and exports', out/'<run>/checkpoints, <run>/*.safetensors'), ('maps (COG) and STAC items', out/'predict'),
+                       ('carbon maps and totals', out/'carbon'), ('evaluation', ev)):
+        print(f"  {what:38s} {path}")
+
+def _notebook(a):
+    from abc3d.report.main_job import run_notebook
+    import yaml
+    params = {k: yaml.safe_load(v) for k, v in (a.p or [])}
+    t0 = time.perf_counter()
+    res = run_notebook(a.name, a.record, params, progress=False, log_output=True)   # cell output goes to the job log as it comes
+    print(f"run notebook '{a.name}' {'reused' if res['reused'] else 'executed'}: {res['notebook']} ({time.perf_counter() - t0:.1f} s)")
+
+def _train_commands(sub, D):
+    "The training commands: pretrain, finetune, run, notebook."
     from abc3d.train.config import PretrainConfig, FinetuneConfig
     pt = sub.add_parser('pretrain', help='pretrain the encoder as a multimodal masked autoencoder',
                         description='Multimodal MAE pretraining on a chip store: a Dirichlet split of the visible tokens across modalities, per-modality decoders, loss on masked valid patches. Writes a resumable checkpoint, CSV and TensorBoard logs, and the encoder export (safetensors + JSON) to the run folder.')
@@ -283,20 +215,6 @@ def parser() -> argparse.ArgumentParser:
                         description='Fine-tune the (pretrained) encoder with a fusion neck and heads for one task or several (comma-separated) in the mode linear, frozen, full or lora. Losses only where labels exist. Prints held-out metrics per task against the labels and, on a virtual landscape, the truth.')
     _config_args(ft, FinetuneConfig)
     ft.set_defaults(fn=_finetune)
-
-    b = sub.add_parser('bench', help='benchmarks that print figures side by side', formatter_class=D)
-    b.add_argument('what', choices=['data', 'model', 'predict'], help='data: DataModule vs raw bytes vs on-the-fly reading; model: training steps of the encoder vs nn.TransformerEncoder, MAE masked vs unmasked, MFU, peak memory; predict: the prediction pipeline vs the bare forward, peak memory for regions 16x apart')
-    b.add_argument('--store', default=str(data_dir()/'chips.zarr'), help='chip store to read (data)')
-    b.add_argument('--landscape', default=None, help='its landscape (default: beside the store)')
-    b.add_argument('--batch-size', type=int, default=16, help='samples (data) or windows (predict) per batch')
-    b.add_argument('--workers', type=int, default=0, help='DataLoader workers')
-    b.add_argument('--epochs', type=int, default=3, help='passes over the store (data)')
-    b.add_argument('--presets', default='tiny,base', help='encoder presets to time, comma-separated (model)')
-    b.add_argument('--device', default='cpu', help="'cpu' or 'cuda' (model; bf16 autocast on cuda)")
-    b.add_argument('--steps', type=int, default=3, help='timed training steps per measurement (model)')
-    b.add_argument('--sizes', default='128,512', help='region edges in pixels, comma-separated (predict)')
-    b.add_argument('--repeats', type=int, default=2, help='measurements of each, the fastest counting (predict)')
-    b.set_defaults(fn=_bench)
 
     r = sub.add_parser('run', help='the main job: landscape, chips, pretrain, fine-tune all tasks, predict, carbon, evaluate, report', formatter_class=D,
                        description='Build the embedded default landscape and its chip store, then execute the run notebooks (nbs/runs) with papermill: pretraining, fine-tuning of every task, prediction with carbon accounting, evaluation against the truth; write a self-contained HTML report. Steps already done with the same parameters are skipped.')
@@ -313,6 +231,66 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument('--device', default='cpu', help="'cpu' or 'cuda'")
     r.set_defaults(fn=_run)
 
+    nbk = sub.add_parser('notebook', help='execute a run notebook (nbs/runs) with papermill; the executed copy is the record', formatter_class=D,
+                         description='What the batch jobs run: the notebook is executed under a temporary name and renamed to RECORD when it finished; a failure keeps RECORD.failed.ipynb. A record with the same parameters is not executed again.')
+    nbk.add_argument('name', choices=['pretrain', 'finetune', 'predict', 'evaluate'], help='the run notebook')
+    nbk.add_argument('record', help='path of the executed notebook')
+    nbk.add_argument('-p', nargs=2, action='append', metavar=('KEY', 'VALUE'), help='a parameter (VALUE is read as YAML: 3, 1e-3, true, [a, b], text)')
+    nbk.set_defaults(fn=_notebook)
+
+
+# %% ../nbs/90_cli.ipynb #bba539fe
+def _predict(a):
+    from abc3d.predict.maps import predict
+    t0 = time.perf_counter()
+    res = predict(a.model, a.out, landscape=a.landscape, catalog=a.catalog, regions=[r for r in (a.region or '').split(',') if r] or None,
+                  overlap=a.overlap, batch_size=a.batch_size, device=a.device, stop_after=a.stop_after)
+    _report('prediction' if res['complete'] else 'prediction (partial: run again to continue)', res, time.perf_counter() - t0)
+
+def _carbon(a):
+    from abc3d.predict.carbon_maps import carbon_maps, carbon_totals
+    import pandas as pd
+    t0 = time.perf_counter()
+    zone = a.zone or None
+    if zone is None and a.landscape:
+        zone = {r['name']: r['biome'] for r in json.loads((Path(a.landscape)/'landscape.json').read_text())['regions']}
+    out = Path(a.out or Path(a.pred_dir)/'carbon')
+    carbon_maps(a.pred_dir, out, zone=zone)
+    tot = carbon_totals(a.pred_dir, polygons=a.polygons, id_column=a.id_column, zone=zone, out_csv=out/'totals.csv')
+    with pd.option_context('display.width', 200, 'display.max_columns', 20): print(tot.to_string(index=False))
+    print(f"carbon maps and totals.csv written to {out} in {time.perf_counter() - t0:.1f} s")
+
+def _evaluate(a):
+    from abc3d.predict.evaluate import evaluate, format_scores
+    res = evaluate(a.pred_dir, a.store, a.out, n_boot=a.n_boot, seed=a.seed)
+    print(format_scores(res['table'], res['summary']))
+    print(f"scores.csv, pairs.csv and summary.json written to {res['out']}")
+
+def _tiles(a):
+    from abc3d.predict import tiles
+    t0 = time.perf_counter()
+    if a.action == 'plan':
+        if not a.out: raise SystemExit("abc3d tiles plan: give --out (the folder of the tiled prediction)")
+        plan = tiles.plan_tiles(a.out, landscape=a.landscape, catalog=a.catalog, regions=[r for r in (a.region or '').split(',') if r] or None,
+                                tile_px=a.tile_px, chip_size=a.chip_size, overlap=a.overlap, models=a.model)
+        print(f"{len(plan['tiles'])} tiles of {plan['tile_px']} px (halo {plan['halo']} px) over {len(plan['grids'])} region(s): "
+              f"{Path(a.out)/'tiles.json'}; run them as a job array --array=0-{len(plan['tiles']) - 1}")
+    elif a.action == 'run':
+        if not a.model: raise SystemExit("abc3d tiles run: give --model")
+        index = a.index if a.index is not None else os.environ.get('SLURM_ARRAY_TASK_ID')
+        if index is None: raise SystemExit("abc3d tiles run: give --index (or run as a SLURM array task)")
+        res = tiles.predict_tile(a.out, int(index), a.model, batch_size=a.batch_size, device=a.device)
+        print(f"tile {res['tile']}: {'reused (already finished)' if res.get('reused') else 'predicted'} in {time.perf_counter() - t0:.1f} s")
+    elif a.action == 'merge':
+        res = tiles.merge_tiles(a.out)
+        _report('merge', res, time.perf_counter() - t0)
+    else:
+        st = tiles.tile_status(a.out)
+        print(f"{len(st['done'])} of {st['n']} tiles finished; missing: {tiles.index_ranges(st['missing']) or 'none'}")
+        if st['missing']: sys.exit(1)
+
+def _predict_commands(sub, D):
+    "The prediction commands: predict, carbon, evaluate, tiles."
     pr = sub.add_parser('predict', help='predict every task of the model(s) over whole regions: COGs with std, a STAC item per region', formatter_class=D,
                         description='Sliding windows with overlap and smooth blending, read strip by strip from the sources (memory does not grow with the region), written as Cloud-Optimized GeoTIFFs (each regression product with its standard deviation; classes with their probability) and a STAC item per region. A killed run continues where it stopped and gives identical maps.')
     pr.add_argument('--model', nargs='+', required=True, help='fine-tuned export(s) (model.safetensors or run folders), one per task')
@@ -359,17 +337,57 @@ def parser() -> argparse.ArgumentParser:
     tl.add_argument('--device', default='cpu', help="run: 'cpu' or 'cuda'")
     tl.set_defaults(fn=_tiles)
 
-    nbk = sub.add_parser('notebook', help='execute a run notebook (nbs/runs) with papermill; the executed copy is the record', formatter_class=D,
-                         description='What the batch jobs run: the notebook is executed under a temporary name and renamed to RECORD when it finished; a failure keeps RECORD.failed.ipynb. A record with the same parameters is not executed again.')
-    nbk.add_argument('name', choices=['pretrain', 'finetune', 'predict', 'evaluate'], help='the run notebook')
-    nbk.add_argument('record', help='path of the executed notebook')
-    nbk.add_argument('-p', nargs=2, action='append', metavar=('KEY', 'VALUE'), help='a parameter (VALUE is read as YAML: 3, 1e-3, true, [a, b], text)')
-    nbk.set_defaults(fn=_notebook)
+
+# %% ../nbs/90_cli.ipynb #14705235
+def _bench(a):
+    if a.what == 'data':
+        from abc3d.tools.bench_data import bench_data
+        res = bench_data(a.store, a.landscape, batch_size=a.batch_size, workers=a.workers, epochs=a.epochs)
+        print(json.dumps(res, indent=1))
+    elif a.what == 'model':
+        from abc3d.tools.bench_model import bench_model, format_bench_model
+        presets = tuple(p for p in a.presets.split(',') if p)
+        print(format_bench_model(bench_model(presets, device=a.device, steps=a.steps, mae_presets=presets)))
+    elif a.what == 'predict':
+        from abc3d.tools.bench_predict import bench_predict, format_bench_predict
+        print(format_bench_predict(bench_predict(tuple(int(s) for s in a.sizes.split(',')), batch_size=a.batch_size,
+                                                 repeats=a.repeats)))
+
+def _docs(a):
+    from abc3d.tools.docs import build_docs
+    t0 = time.perf_counter()
+    res = build_docs(a.root, a.out)
+    _report('docs', res, time.perf_counter() - t0)
+
+def _tool_commands(sub, D):
+    "The tool commands: bench, docs."
+    b = sub.add_parser('bench', help='benchmarks that print figures side by side', formatter_class=D)
+    b.add_argument('what', choices=['data', 'model', 'predict'], help='data: DataModule vs raw bytes vs on-the-fly reading; model: training steps of the encoder vs nn.TransformerEncoder, MAE masked vs unmasked, MFU, peak memory; predict: the prediction pipeline vs the bare forward, peak memory for regions 16x apart')
+    b.add_argument('--store', default=str(data_dir()/'chips.zarr'), help='chip store to read (data)')
+    b.add_argument('--landscape', default=None, help='its landscape (default: beside the store)')
+    b.add_argument('--batch-size', type=int, default=16, help='samples (data) or windows (predict) per batch')
+    b.add_argument('--workers', type=int, default=0, help='DataLoader workers')
+    b.add_argument('--epochs', type=int, default=3, help='passes over the store (data)')
+    b.add_argument('--presets', default='tiny,base', help='encoder presets to time, comma-separated (model)')
+    b.add_argument('--device', default='cpu', help="'cpu' or 'cuda' (model; bf16 autocast on cuda)")
+    b.add_argument('--steps', type=int, default=3, help='timed training steps per measurement (model)')
+    b.add_argument('--sizes', default='128,512', help='region edges in pixels, comma-separated (predict)')
+    b.add_argument('--repeats', type=int, default=2, help='measurements of each, the fastest counting (predict)')
+    b.set_defaults(fn=_bench)
 
     dc = sub.add_parser('docs', help="build the documentation site offline into _docs/, following _quarto.yml", formatter_class=D)
     dc.add_argument('--root', default='.', help='project folder (with _quarto.yml)')
     dc.add_argument('--out', default=None, help="output folder (default: _quarto.yml's output-dir)")
     dc.set_defaults(fn=_docs)
+
+
+# %% ../nbs/90_cli.ipynb #404ec4b9
+def parser() -> argparse.ArgumentParser:
+    "The `abc3d` argument parser."
+    p = argparse.ArgumentParser('abc3d', description='abc3d: multimodal Earth-observation foundation model for carbon stocks in 3D')
+    sub = p.add_subparsers(dest='cmd', required=True)
+    D = argparse.ArgumentDefaultsHelpFormatter
+    for add in (_data_commands, _train_commands, _predict_commands, _tool_commands): add(sub, D)
     return p
 
 def main(argv=None):

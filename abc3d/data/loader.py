@@ -70,7 +70,7 @@ class ChipDataset(Dataset):
     def band_names(self, modality:str) -> list[str]:
         return [self.meta['modalities'][modality]['bands'][i] for i in self.inputs[modality]]
 
-# %% ../../nbs/data/15_loader.ipynb #4e3e3b17
+# %% ../../nbs/data/15_loader.ipynb #07921f16
 def _read(arr, chips:np.ndarray, bands=None) -> np.ndarray:
     "Rows `chips` (sorted) of a store array, optionally a band subset on axis 2; reads whole-chunk slices only."
     if bands is not None:
@@ -87,11 +87,7 @@ def _read(arr, chips:np.ndarray, bands=None) -> np.ndarray:
     x = np.concatenate(parts) if len(parts) > 1 else parts[0]
     return x[:, :, bands] if bands is not None else x
 
-def _class_target(task:str, code, ok, meta):
-    "Class index and validity of a class task's stored codes (the task table's encoding)."
-    idx, known = encode_classes(TASKS[task], code, meta.get('classes'))
-    return idx, ok & known
-
+# %% ../../nbs/data/15_loader.ipynb #10096fc7
 def model_input(x:np.ndarray,          # stored values [B, T, C, H, W] (NaN where invalid), or climate [B, T, V]
                 m:dict,                # the modality's store metadata: kind, mean, std, wavelengths, bandwidths, gsd
                 bands:list[int],       # indexes of x's bands in the modality's band list
@@ -115,6 +111,12 @@ def model_input(x:np.ndarray,          # stored values [B, T, C, H, W] (NaN wher
          'gsd': np.full(B, m['gsd'], 'float32')}
     if time is not None: d['time'] = time
     return d
+
+# %% ../../nbs/data/15_loader.ipynb #677b354f
+def _class_target(task:str, code, ok, meta):
+    "Class index and validity of a class task's stored codes (the task table's encoding)."
+    idx, known = encode_classes(TASKS[task], code, meta.get('classes'))
+    return idx, ok & known
 
 @patch
 def read_batch(self:ChipDataset, positions) -> dict:
@@ -164,6 +166,7 @@ def _to_torch(x):
     if isinstance(x, tuple): return tuple(_to_torch(v) for v in x)
     return torch.from_numpy(np.ascontiguousarray(x))
 
+# %% ../../nbs/data/15_loader.ipynb #46dd6c74
 @patch
 def __getitem__(self:ChipDataset, i):
     if np.ndim(i) == 0: return _squeeze(self.read_batch([i]))
