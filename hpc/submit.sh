@@ -78,9 +78,14 @@ if [[ "${ABC3D_GPUS_PER_NODE}" -gt 0 ]]; then per_node=${gpus:-$ABC3D_GPUS_PER_N
 tiles_per_task=${tiles_per_task:-$(( ABC3D_GPUS_PER_NODE > 0 ? per_node : 1 ))}
 mkdir -p "${run}/logs" "${run}/jobs" "${run}/notebooks"
 run=$(cd "$run" && pwd); data=$(cd "$data" 2>/dev/null && pwd || echo "$data")
-abc3d_cmd=("${ABC3D_VENV}/bin/abc3d")                   # the machine's venv (hpc/machines/<machine>.sh), else the PATH's
-[[ -x "${abc3d_cmd[0]}" ]] || abc3d_cmd=(abc3d)
-if [[ "$tasks" == all ]]; then tasks=$("${abc3d_cmd[@]}" tasks --names) || die "could not list the tasks with ${abc3d_cmd[*]}"; fi
+abc3d_cmd=()                                             # the machine's venv (hpc/machines/<machine>.sh), the PATH's, the project's
+for c in "${ABC3D_VENV}/bin/abc3d" "$(command -v abc3d || true)" "${ABC3D_HOME}/.venv/bin/abc3d"; do
+  if [[ -n "$c" && -x "$c" ]]; then abc3d_cmd=("$c"); break; fi
+done
+need_abc3d() { [[ ${#abc3d_cmd[@]} -gt 0 ]] || die "no abc3d command to $1: run hpc/setup_env.sh (or make install) first"; }
+if [[ "$tasks" == all ]]; then
+  need_abc3d "list the tasks"; tasks=$("${abc3d_cmd[@]}" tasks --names) || die "could not list the tasks with ${abc3d_cmd[*]}"
+fi
 
 common=(--partition="$partition" --chdir="$run")
 if [[ -n "$account" ]]; then common+=(--account="$account"); fi
@@ -142,6 +147,7 @@ submit_predict() {    # after -> merge job id
   : > "${run}/jobs/models.txt"
   for t in "${list[@]}"; do echo "${run}/finetune_${t}_full/model.safetensors" >> "${run}/jobs/models.txt"; done
   if [[ -f "${data}/landscape/landscape.json" ]]; then
+    need_abc3d "plan the tiles"
     "${abc3d_cmd[@]}" tiles plan "$tiles" --landscape "${data}/landscape" --tile-px "$tile_px" >&2
     n=$(python3 -c 'import json, sys; print(len(json.load(open(sys.argv[1]))["tiles"]))' "${tiles}/tiles.json")
   elif [[ "$test_only" == 0 ]]; then die "no landscape at ${data}/landscape to plan the tiles of"; fi
