@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 # %% auto #0
-__all__ = ['RH_LEVELS', 'SOC_LAYERS', 'TASKS', 'Task', 'task_list', 'is_loss', 'class_lut', 'encode_classes', 'class_codes']
+__all__ = ['RH_LEVELS', 'SOC_LAYERS', 'TASKS', 'Task', 'task_list', 'is_loss', 'class_lut', 'encode_classes', 'class_codes',
+           'class_channels']
 
 # %% ../nbs/01_tasks.ipynb #2feba527
 @dataclass(frozen=True)
@@ -108,3 +109,7 @@ def class_codes(modalities:dict) -> list[int]:
     "Sorted class codes of the `classes`-encoded task's label source, from modality metadata ({name: {'classes': ...}}); [] if absent."
     srcs = [s.labels[0][0] for s in TASKS.values() if s.encoding == 'classes']
     return sorted(int(c) for n in srcs for c in ((modalities.get(n) or {}).get('classes') or {}))
+
+def class_channels(codes:list[int]) -> dict[str, int]:
+    "{task: outputs} of the `classes`-encoded tasks, whose number of classes the data decides; {} without codes."
+    return {t: len(codes) for t, s in TASKS.items() if s.encoding == 'classes'} if codes else {}

@@ -65,7 +65,7 @@ def make_head(spec:Task, in_dim:int, linear:bool=False, channels:int|None=None) 
     "The head of a task (`channels` overrides the spec's, e.g. the number of land-cover classes in a store)."
     c = channels or spec.channels
     if not c: raise ValueError(f"task '{spec.name}' takes its number of outputs from the data; pass `channels`")
-    if spec.kind == 'segmentation': return SegmentationHead(in_dim, c, linear)
+    if spec.is_classes: return SegmentationHead(in_dim, c, linear)
     return GaussianHead(in_dim, c, spec.monotone, spec.window, linear)
 
 # %% ../../nbs/models/33_heads.ipynb #3d6e4cf5

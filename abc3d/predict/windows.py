@@ -63,7 +63,7 @@ class Predictor:
         out = {}
         for t in self.tasks:
             s = TASKS[t]
-            if s.kind == 'segmentation':
+            if s.is_classes:
                 codes = self.task.hparams.class_codes if s.encoding == 'classes' else list(range(len(s.names)))
                 out[t] = ('classes', [t], ['class'], list(codes))
             else: out[t] = ('regression', s.channel_names(), [s.units] * len(s.channel_names()), None)

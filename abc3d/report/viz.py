@@ -4,8 +4,7 @@
 
 # %% ../../nbs/report/60_viz.ipynb #a35313cf
 from __future__ import annotations
-import base64, io, json, math
-from pathlib import Path
+import base64, io, math
 import numpy as np, pandas as pd
 import ipywidgets as W
 import ipyleaflet

@@ -10,7 +10,7 @@ import numpy as np, torch
 from ..predict.windows import Predictor, feed_plan, window_starts
 from ..predict.maps import predict, read_strip, strip_batches
 from .bench_model import in_fresh_processes
-from ..tasks import TASKS, class_codes
+from ..tasks import TASKS, class_codes, class_channels
 
 # %% auto #0
 __all__ = ['bench_model_export', 'bare_forward', 'pipeline', 'bench_predict', 'format_bench_predict']
@@ -34,7 +34,7 @@ def bench_model_export(root, preset:str='tiny', seed:int=0, n_dates:int=3) -> Pa
     codes = class_codes(meta)
     torch.manual_seed(seed)
     task = FinetuneTask(list(TASKS), asdict(EncoderConfig.preset(preset)), {n: inputs[n]['bands'] for n in ('hls', 'tandemx', 'glo30')},
-                        channels={t: len(codes) for t, s in TASKS.items() if s.encoding == 'classes'}, class_codes=codes)
+                        channels=class_channels(codes), class_codes=codes)
     return export_weights(task, root/'model', {'finetune': {k: v for k, v in task.hparams.items() if k != 'pretrained'},
                                                'inputs': inputs, 'chip_size': 64})
 

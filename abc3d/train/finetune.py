@@ -126,7 +126,7 @@ class FinetuneTask(L.LightningModule):
         self.metrics = nn.ModuleDict()
         for t in self.tasks:
             spec, c = TASKS[t], channels.get(t) or TASKS[t].channels
-            make = (lambda: SegmentationMetrics(c)) if spec.kind == 'segmentation' else (lambda: RegressionMetrics(spec.channel_names()))
+            make = (lambda: SegmentationMetrics(c)) if spec.is_classes else (lambda: RegressionMetrics(spec.channel_names()))
             self.metrics[t] = make()
             if truth_bands: self.metrics[f'{t}_truth'] = make()
 

@@ -16,7 +16,7 @@ from ..core import DataError, data_dir, write_json, atomic_path
 from .checkpoint import AtomicCheckpointIO, export_weights, load_weights, file_sha256
 from ..data.loader import ChipDataModule
 from ..models.encoder import EncoderConfig
-from ..tasks import TASKS, task_list, class_codes
+from ..tasks import task_list, class_codes, class_channels
 from .pretrain import PretrainTask, scaled_lr
 from .finetune import FinetuneTask, label_stats, MODES, INPUT_KEYS, load_finetuned
 from .config import RunConfig, PretrainConfig, FinetuneConfig, load_config
@@ -174,10 +174,9 @@ def run_finetune(cfg:FinetuneConfig) -> dict:
         if missing: raise DataError(pre, f"was pretrained without the modalities {missing} that this run feeds it")
     stats, weights = label_stats(train, tasks)
     codes = class_codes(meta['modalities'])                                      # the store's land-cover classes
-    classes = [t for t, s in TASKS.items() if s.encoding == 'classes']
     truth_bands = meta['modalities']['truth']['bands'] if 'truth' in meta['modalities'] else None
     lr = scaled_lr(cfg.lr, cfg.batch_size, cfg.devices, cfg.nodes, ref=cfg.ref_batch)
-    task = FinetuneTask(tasks, enc, bands, cfg.mode, stats=stats, channels={t: len(codes) for t in classes} if codes else None,
+    task = FinetuneTask(tasks, enc, bands, cfg.mode, stats=stats, channels=class_channels(codes) or None,
                         class_weights=weights, class_codes=codes, truth_bands=truth_bands,
                         pretrained=str(pre) if pre else None, lr=lr, weight_decay=cfg.weight_decay, warmup=cfg.warmup,
                         modality_dropout=cfg.modality_dropout, lora_rank=cfg.lora_rank)
