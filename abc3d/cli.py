@@ -82,8 +82,9 @@ def _twin(a):
 def _chips(a):
     from abc3d.data.chips import build_chips
     t = time.perf_counter()
-    res = build_chips(a.landscape, a.out, catalog=a.catalog, chip_size=a.chip_size, block=a.block,
-                      fractions=tuple(float(f) for f in a.fractions.split(',')), seed=a.seed,
+    split = dict(block=a.block) if a.block is not None else {}
+    if a.fractions: split['fractions'] = tuple(float(f) for f in a.fractions.split(','))
+    res = build_chips(a.landscape, a.out, catalog=a.catalog, chip_size=a.chip_size, **split, seed=a.seed,
                       modalities=a.modalities.split(',') if a.modalities else None, overwrite=a.overwrite,
                       workers=a.workers)
     _report('chip store', res, time.perf_counter() - t)
@@ -127,8 +128,8 @@ def _data_commands(sub, D):
     c.add_argument('--out', default=None, help='chip store path (default: chips.zarr beside the landscape)')
     c.add_argument('--catalog', default=None, help='data catalog YAML (default: the project\'s data_catalog.yaml)')
     c.add_argument('--chip-size', type=int, default=None, help='chip edge in pixels (default: the catalog\'s grid.chip_size)')
-    c.add_argument('--block', type=int, default=2, help='edge, in chips, of the spatial blocks that are assigned to one split')
-    c.add_argument('--fractions', default='0.7,0.15,0.15', help='train,val,test shares of the blocks')
+    c.add_argument('--block', type=int, default=None, help='edge, in chips, of the spatial blocks that are assigned to one split (default 1)')
+    c.add_argument('--fractions', default=None, help='train,val,test shares of the blocks (default 0.65,0.1,0.25)')
     c.add_argument('--seed', type=int, default=0, help='seed of the split')
     c.add_argument('--modalities', default=None, help='comma-separated modalities to include (default: all with files)')
     c.add_argument('--overwrite', action='store_true', help='rebuild a store that was built from other inputs')

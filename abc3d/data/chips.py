@@ -14,15 +14,18 @@ from .grid import AnalysisGrid
 from .sources import RegionSources
 
 # %% auto #0
-__all__ = ['SPLITS', 'CHUNK_CHIPS', 'SHARD_CHIPS', 'block_split', 'fill_shards', 'build_chips', 'open_store', 'summary',
-           'slurm_cluster']
+__all__ = ['SPLITS', 'SPLIT_BLOCK', 'SPLIT_FRACTIONS', 'CHUNK_CHIPS', 'SHARD_CHIPS', 'block_split', 'fill_shards', 'build_chips',
+           'open_store', 'summary', 'slurm_cluster']
 
 # %% ../../nbs/data/14_chips.ipynb #e2a3ee6e
 SPLITS = ('train', 'val', 'test')
+# The default split: one-chip blocks (1.9 km at 64 px and 30 m), a quarter of them held out for testing, so that a
+# 384 x 384 px region gives 9 test blocks and a block bootstrap of the scores has something to resample.
+SPLIT_BLOCK, SPLIT_FRACTIONS = 1, (0.65, 0.10, 0.25)
 
 def block_split(rows, cols,               # chip origins (pixels), one region
-                chip_size:int, block:int=2,   # block edge in chips
-                fractions=(0.7, 0.15, 0.15), seed:int=0) -> np.ndarray:
+                chip_size:int, block:int=SPLIT_BLOCK,   # block edge in chips
+                fractions=SPLIT_FRACTIONS, seed:int=0) -> np.ndarray:
     "Split index (0 train, 1 val, 2 test) per chip; all chips of a `block` x `block` block share it."
     bid = np.array([f"{r//(chip_size*block)}_{c//(chip_size*block)}" for r, c in zip(rows, cols)])
     blocks = np.unique(bid)
@@ -147,8 +150,8 @@ def build_chips(landscape,                   # landscape folder (with landscape.
                 out=None,                    # the zarr store; default <landscape>/../chips.zarr
                 catalog=None,                # data catalog (path or Catalog); default the project's, rooted at `landscape`
                 chip_size:int|None=None,     # pixels; default the catalog's grid.chip_size
-                block:int=2,                 # split blocks are block x block chips
-                fractions=(0.7, 0.15, 0.15), # train, val, test shares of the blocks
+                block:int=SPLIT_BLOCK,       # split blocks are block x block chips
+                fractions=SPLIT_FRACTIONS,   # train, val, test shares of the blocks
                 seed:int=0,                  # seed of the split
                 modalities:list[str]|None=None,  # default every modality with files
                 overwrite:bool=False,        # rebuild a store made with other inputs

@@ -15,7 +15,7 @@ from ..tasks import TASKS, encode_classes
 from .chips import open_store, SPLITS, CHUNK_CHIPS
 
 # %% auto #0
-__all__ = ['ChipDataset', 'model_input', 'ChunkBatchSampler', 'ResumableLoader', 'ChipDataModule']
+__all__ = ['ChipDataset', 'model_input', 'label_draw', 'ChunkBatchSampler', 'ResumableLoader', 'ChipDataModule']
 
 # %% ../../nbs/data/15_loader.ipynb #4d09ccf2
 def _dihedral(x:np.ndarray, k:int) -> np.ndarray:
@@ -32,6 +32,8 @@ class ChipDataset(Dataset):
                  augment:bool=False,                # random flips/rotations, the same for every array of a sample
                  normalize:bool=True,               # standardise inputs with the training statistics
                  truth:bool=False,                  # also yield the known truth (virtual landscapes)
+                 label_fraction:float=1.0,          # share of the labelled pixels kept (nested: 1 % ⊂ 10 % ⊂ 100 % for one `label_seed`)
+                 label_seed:int=0,
                  seed:int=0):
         self.store = Path(store)
         root, self.meta = open_store(self.store)
@@ -55,6 +57,8 @@ class ChipDataset(Dataset):
         self.index = np.arange(len(split_arr)) if split == 'all' else np.flatnonzero(split_arr == SPLITS.index(split))
         self.lonlat = root['meta/lonlat'][:]
         self.augment, self.normalize, self.truth = augment, normalize, truth and 'truth' in mods
+        if not 0 < label_fraction <= 1: raise ValueError(f"label_fraction must be in (0, 1], not {label_fraction}")
+        self.label_fraction, self.label_seed = float(label_fraction), int(label_seed)
         self.rng = np.random.default_rng(seed)
         self.fetched, self.rng_log = 0, {}     # batches read, and the augmentation RNG state before each of the last ones
         self._root, self._pid = None, None
@@ -113,6 +117,10 @@ def model_input(x:np.ndarray,          # stored values [B, T, C, H, W] (NaN wher
     return d
 
 # %% ../../nbs/data/15_loader.ipynb #677b354f
+def label_draw(chip:int, seed:int, size:int) -> np.ndarray:
+    "A fixed uniform draw [size, size] per chip and seed: pixels with draw < f form the label subset of fraction f (nested in f)."
+    return np.random.default_rng([seed, int(chip)]).random((size, size), dtype='float32')
+
 def _class_target(task:str, code, ok, meta):
     "Class index and validity of a class task's stored codes (the task table's encoding)."
     idx, known = encode_classes(TASKS[task], code, meta.get('classes'))
@@ -141,6 +149,10 @@ def read_batch(self:ChipDataset, positions) -> dict:
                 new = ok & ~have
                 val, have = np.where(new, v, val), have | new
         targets[t] = (val if TASKS[t].is_classes else val.astype('float32'), have)
+    if self.label_fraction < 1:
+        size = self.meta['chip_size']
+        keep = np.stack([label_draw(c, self.label_seed, size) < self.label_fraction for c in chips])[:, None]
+        targets = {t: (v, m & keep) for t, (v, m) in targets.items()}
     out['targets'] = targets
     if self.truth: out['truth'] = data('truth')[:, 0]
     self.rng_log[self.fetched] = self.rng.bit_generator.state      # a checkpoint taken while this batch waits in the prefetcher restores it
@@ -236,11 +248,13 @@ class ChipDataModule(L.LightningDataModule):
                  augment:bool=True,               # flips/rotations for training
                  truth:bool=False,                # also yield the known truth (validation and test)
                  landscape=None,                  # build the store from this landscape if it is missing
+                 label_fraction:float=1.0,        # share of the training labels kept (validation and test keep all)
                  seed:int=0):
         super().__init__()
         self.store, self.landscape = Path(store), landscape
         self.kw = dict(modalities=modalities, tasks=tasks, truth=truth)
         self.batch_size, self.num_workers, self.augment, self.seed = batch_size, num_workers, augment, seed
+        self.label_fraction = label_fraction
 
     def prepare_data(self):
         if self.landscape is not None:
@@ -249,7 +263,8 @@ class ChipDataModule(L.LightningDataModule):
 
     def setup(self, stage=None):
         kw = {k: v for k, v in self.kw.items() if k != 'truth'}         # training never needs the truth
-        self.ds = {s: ChipDataset(self.store, s, augment=self.augment and s == 'train', seed=self.seed,
+        self.ds = {s: ChipDataset(self.store, s, augment=self.augment and s == 'train', seed=self.seed, label_seed=self.seed,
+                                  label_fraction=self.label_fraction if s == 'train' else 1.0,
                                   truth=self.kw['truth'] and s != 'train', **kw) for s in SPLITS}
 
     def _loader(self, split, shuffle):

@@ -8,33 +8,49 @@ import json
 from pathlib import Path
 import numpy as np, pandas as pd, rasterio
 from rasterio.windows import Window
-from scipy.stats import trim_mean
+from scipy.stats import trim_mean, norm
 from ..core import DataError, atomic_path, write_json
 from ..data.chips import open_store, SPLITS
 from ..tasks import TASKS, is_loss
 
 # %% auto #0
-__all__ = ['REG_STATS', 'regression_stats', 'regression_metrics', 'class_metrics', 'score_maps', 'task_score', 'normalise', 'iqm',
-           'summarise', 'evaluate', 'format_scores']
+__all__ = ['NOMINAL', 'Z_NOMINAL', 'REG_STATS', 'regression_stats', 'regression_metrics', 'reliability', 'class_metrics',
+           'class_iou', 'loss_metrics', 'score_maps', 'task_score', 'normalise', 'iqm', 'summarise', 'detail_tables',
+           'evaluate', 'format_scores']
 
 # %% ../../nbs/predict/54_evaluate.ipynb #554fca3f
-REG_STATS = ('n', 'se', 'see', 'sy', 'syy', 'in68', 'in95')   # per channel and block
+NOMINAL = np.round(np.arange(0.1, 0.95, 0.1), 2)             # nominal coverages of the reliability curve
+Z_NOMINAL = norm.ppf((1 + NOMINAL) / 2)                       # their two-sided Gaussian half-widths in σ
+REG_STATS = ('n', 'se', 'see', 'sy', 'syy', 'in68', 'in95',   # per channel and block
+             'ss', 'sss', 'sa', 'saa', 'sas') + tuple(f'in{round(100 * p)}' for p in NOMINAL)
 
 def regression_stats(pred, std, truth, ok) -> np.ndarray:
-    "[C, 7] sums over valid pixels of [C, N] arrays: n, Σe, Σe², Σy, Σy², #|e|≤σ, #|e|≤1.96σ (e = pred − truth)."
+    "[C, len(REG_STATS)] sums over valid pixels of [C, N] arrays: n, Σe, Σe², Σy, Σy², #|e|≤σ, #|e|≤1.96σ, Σσ, Σσ², Σ|e|, Σe², Σ|e|σ, #|e|≤z_p σ (e = pred − truth)."
     e, y, okf = np.where(ok, pred - truth, 0.), np.where(ok, truth, 0.), ok.astype('float64')
-    z = np.abs(e) / np.where(ok, std, 1.)
-    return np.stack([okf.sum(1), e.sum(1), (e*e).sum(1), y.sum(1), (y*y).sum(1),
-                     (ok & (z <= 1)).sum(1), (ok & (z <= 1.96)).sum(1)], 1).astype('float64')
+    s, a = np.where(ok, std, 0.), np.abs(np.where(ok, pred - truth, 0.))
+    z = a / np.where(ok, std, 1.)
+    cols = [okf.sum(1), e.sum(1), (e*e).sum(1), y.sum(1), (y*y).sum(1), (ok & (z <= 1)).sum(1), (ok & (z <= 1.96)).sum(1),
+            s.sum(1), (s*s).sum(1), a.sum(1), (a*a).sum(1), (a*s).sum(1)] + [(ok & (z <= q)).sum(1) for q in Z_NOMINAL]
+    return np.stack(cols, 1).astype('float64')
 
 def regression_metrics(s:np.ndarray) -> dict:
-    "Metrics from summed statistics `s` [C, 7]; channels pooled."
+    "Metrics from summed statistics `s` [C, len(REG_STATS)]; channels pooled."
     n = s[:, 0]
     if n.sum() == 0: return {'n': 0}
+    N, tot = n.sum(), s.sum(0)
     sst = (s[:, 4] - s[:, 3]**2 / np.maximum(n, 1)).sum()
-    return dict(n=int(n.sum()), rmse=float(np.sqrt(s[:, 2].sum() / n.sum())), bias=float(s[:, 1].sum() / n.sum()),
-                r2=float(1 - s[:, 2].sum() / sst) if sst > 0 else float('nan'),
-                cov68=float(s[:, 5].sum() / n.sum()), cov95=float(s[:, 6].sum() / n.sum()))
+    cov = (tot[11] - tot[7] * tot[9] / N) / N                    # covariance of σ and |e|
+    sd = np.sqrt(max(tot[8] / N - (tot[7] / N)**2, 0) * max(tot[10] / N - (tot[9] / N)**2, 0))
+    return dict(n=int(N), rmse=float(np.sqrt(tot[2] / N)), bias=float(tot[1] / N),
+                r2=float(1 - tot[2] / sst) if sst > 0 else float('nan'),
+                cov68=float(tot[5] / N), cov95=float(tot[6] / N),
+                sharpness=float(tot[7] / N),                    # mean predicted std
+                std_err_corr=float(cov / sd) if sd > 0 else float('nan'))   # does the std say where the errors are?
+
+def reliability(s:np.ndarray) -> np.ndarray:
+    "Observed coverage of the central intervals at the `NOMINAL` levels, from summed statistics [C, len(REG_STATS)]."
+    tot = s.sum(0)
+    return tot[12:] / max(tot[0], 1)
 
 def class_metrics(cm:np.ndarray) -> dict:
     "mIoU (classes present in truth or prediction), accuracy and the majority-class baseline mIoU from a confusion matrix [truth, pred]."
@@ -45,6 +61,21 @@ def class_metrics(cm:np.ndarray) -> dict:
     iou = tp[seen] / (tp + fp + fn)[seen]
     major = cm.sum(1).max() / n
     return dict(n=int(n), miou=float(iou.mean()), accuracy=float(tp.sum() / n), baseline=float(major / max(seen.sum(), 1)))
+
+def class_iou(cm:np.ndarray) -> np.ndarray:
+    "IoU of every class of a confusion matrix (NaN for a class absent from truth and prediction)."
+    tp, fp, fn = np.diag(cm), cm.sum(0) - np.diag(cm), cm.sum(1) - np.diag(cm)
+    d = (tp + fp + fn).astype('float64')
+    return np.where(d > 0, tp / np.where(d > 0, d, 1), np.nan)
+
+def loss_metrics(cm:np.ndarray) -> dict:
+    "Scores of the loss class (index 1) of a 2 x 2 confusion matrix [truth, pred]: IoU, F1, precision, recall."
+    n = cm.sum()
+    if n == 0: return {'n': 0}
+    tp, fp, fn = cm[1, 1], cm[0, 1], cm[1, 0]
+    f = lambda a, b: float(a / b) if b > 0 else 0.0
+    return dict(n=int(n), iou=f(tp, tp + fp + fn), f1=f(2 * tp, 2 * tp + fp + fn), precision=f(tp, tp + fp), recall=f(tp, tp + fn),
+                accuracy=float(np.trace(cm) / n), loss_share=float(cm[1].sum() / n))
 
 # %% ../../nbs/predict/54_evaluate.ipynb #0f3625b3
 def _blocks(meta:dict, origin:np.ndarray, region:np.ndarray) -> np.ndarray:
@@ -61,7 +92,7 @@ def score_maps(pred_dir,                 # output of `abc3d predict` over the la
                sample:int=2000,          # predicted/observed pairs kept per task (for scatter plots)
                seed:int=0,
               ) -> tuple[dict, pd.DataFrame]:
-    "Per task: per-block statistics on the held-out chips; and a sample of (predicted, std, observed) pairs."
+    "Per task: (kind, per-block statistics, info) on the held-out chips; and a sample of (predicted, std, observed) pairs."
     pred_dir = Path(pred_dir)
     root, meta = open_store(store)
     if 'truth' not in meta['modalities']: raise DataError(store, "has no truth (only virtual landscapes do)")
@@ -79,16 +110,16 @@ def score_maps(pred_dir,                 # output of `abc3d predict` over the la
             f = pred_dir/'maps'/reg['name']/f'{task}.tif'
             if (region == ri).any() and f.exists(): per_region.append((ri, reg['name'], f))
         if not per_region: continue
-        ub = np.unique(blocks)
-        kind = 'classes' if spec.is_classes else 'regression'
+        kind = ('loss' if spec.encoding == 'loss' else 'classes') if spec.is_classes else 'regression'
         y = truth[:, [tb.index(b) for b in spec.truth]]
-        acc = {}
+        acc, info = {}, {'names': spec.channel_names()}
+        if spec.monotone == 'levels': info |= {'monotone_pixels': 0, 'monotone_violations': 0}
         for ri, name, f in per_region:
             i = np.flatnonzero(region == ri)
             wins = [Window(int(c), int(r), size, size) for r, c in origin[i]]
             p, t = _read_map(f, wins), y[i]
-            if kind == 'classes':
-                if spec.encoding == 'loss': t = np.where(np.isfinite(t), is_loss(np.nan_to_num(t)).astype(float), np.nan)
+            if kind != 'regression':
+                if kind == 'loss': t = np.where(np.isfinite(t), is_loss(np.nan_to_num(t)).astype(float), np.nan)
                 ok = np.isfinite(t[:, 0]) & (p[:, 0] != 255)
                 for k, b in enumerate(blocks[i]): acc.setdefault(b, []).append((t[k, 0][ok[k]].astype(int), p[k, 0][ok[k]].astype(int)))
                 pt, pp = t[:, 0][ok], p[:, 0][ok]
@@ -98,30 +129,38 @@ def score_maps(pred_dir,                 # output of `abc3d predict` over the la
             else:
                 s = _read_map(f.with_name(f'{task}_std.tif'), wins)
                 ok = np.isfinite(t) & np.isfinite(p) & np.isfinite(s)
+                C = t.shape[1]
                 for k, b in enumerate(blocks[i]):
-                    C = t.shape[1]
                     st = regression_stats(p[k].reshape(C, -1), s[k].reshape(C, -1), np.nan_to_num(t[k]).reshape(C, -1), ok[k].reshape(C, -1))
                     acc[b] = acc.get(b, 0) + st
-                names = spec.channel_names()
+                if 'monotone_pixels' in info:                             # profiles must not decrease with height
+                    allok = ok.all(1)
+                    info['monotone_pixels'] += int(allok.sum())
+                    info['monotone_violations'] += int(((np.diff(p, axis=1) < -1e-4).any(1) & allok).sum())
+                names = info['names']
                 for c, band in enumerate(names):
                     m = ok[:, c]
                     keep = rng.choice(m.sum(), min(sample // len(names), m.sum()), replace=False)
                     pairs.append(pd.DataFrame(dict(task=task, band=band, region=name, predicted=p[:, c][m][keep],
                                                    std=s[:, c][m][keep], observed=t[:, c][m][keep])))
-        if kind == 'classes':                                             # one confusion matrix per block, on all codes
-            codes = np.unique(np.concatenate([np.r_[t_, p_] for v in acc.values() for t_, p_ in v]))
+        if kind != 'regression':                                          # one confusion matrix per block, on all codes
+            codes = np.array([0, 1]) if kind == 'loss' else np.unique(np.concatenate([np.r_[t_, p_] for v in acc.values() for t_, p_ in v]))
             K = len(codes)
-            stats[task] = ('classes', {b: sum(np.bincount(np.searchsorted(codes, t_) * K + np.searchsorted(codes, p_), minlength=K*K).reshape(K, K)
-                                              for t_, p_ in v) for b, v in acc.items()})
-        else: stats[task] = ('regression', acc)
+            acc = {b: sum(np.bincount(np.searchsorted(codes, t_) * K + np.searchsorted(codes, p_), minlength=K*K).reshape(K, K)
+                          for t_, p_ in v) for b, v in acc.items()}
+            info['codes'] = codes.tolist()
+        stats[task] = (kind, acc, info)
     return stats, (pd.concat(pairs, ignore_index=True) if pairs else pd.DataFrame())
 
 # %% ../../nbs/predict/54_evaluate.ipynb #cf7b3573
 def task_score(kind:str, total) -> tuple[dict, float, float]:
-    "(metrics, primary score, baseline score) of summed statistics."
+    "(metrics, primary score, baseline score) of summed statistics: R² vs 0, mIoU vs the majority class, loss-class F1 vs 0 ('no loss' everywhere)."
     if kind == 'classes':
         m = class_metrics(total)
         return m, m.get('miou', np.nan), m.get('baseline', np.nan)
+    if kind == 'loss':
+        m = loss_metrics(total)
+        return m, m.get('f1', np.nan), 0.0
     m = regression_metrics(total)
     return m, m.get('r2', np.nan), 0.0
 
@@ -137,7 +176,7 @@ def iqm(x) -> float:
 def summarise(stats:dict, n_boot:int=1000, seed:int=0) -> tuple[pd.DataFrame, dict]:
     "Per-task scores (table) and the IQM of normalised scores with a 95% block-bootstrap interval."
     rng, rows, boots = np.random.default_rng(seed), [], []
-    for task, (kind, per_block) in stats.items():
+    for task, (kind, per_block, info) in stats.items():
         keys = list(per_block)
         arr = np.stack([per_block[k] for k in keys])
         m, score, base = task_score(kind, arr.sum(0))
@@ -146,8 +185,9 @@ def summarise(stats:dict, n_boot:int=1000, seed:int=0) -> tuple[pd.DataFrame, di
             _, s, b = task_score(kind, arr[rng.integers(0, len(keys), len(keys))].sum(0))
             draws.append(normalise(s, b))
         lo, hi = np.nanpercentile(draws, [2.5, 97.5]) if np.isfinite(draws).any() else (np.nan, np.nan)
-        rows.append(dict(task=task, blocks=len(keys), **{k: v for k, v in m.items() if k != 'baseline'}, score=score, baseline=base,
-                         normalised=float(normalise(score, base)), ci_low=float(lo), ci_high=float(hi)))
+        extra = {'monotone_violations': info['monotone_violations'] / max(info['monotone_pixels'], 1)} if 'monotone_pixels' in info else {}
+        rows.append(dict(task=task, kind=kind, blocks=len(keys), **{k: v for k, v in m.items() if k != 'baseline'}, **extra,
+                         score=score, baseline=base, normalised=float(normalise(score, base)), ci_low=float(lo), ci_high=float(hi)))
         boots.append(draws)
     table = pd.DataFrame(rows)
     b = np.array(boots)                                                   # [tasks, n_boot]
@@ -155,6 +195,21 @@ def summarise(stats:dict, n_boot:int=1000, seed:int=0) -> tuple[pd.DataFrame, di
     lo, hi = np.nanpercentile(per_draw, [2.5, 97.5]) if per_draw else (np.nan, np.nan)
     return table, dict(iqm=iqm(table['normalised']) if len(table) else float('nan'), ci_low=float(lo), ci_high=float(hi),
                        tasks=len(table), n_boot=n_boot)
+
+def detail_tables(stats:dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    "(per level / layer / class scores, reliability curves) of the tasks in `stats`."
+    levels, rel = [], []
+    for task, (kind, per_block, info) in stats.items():
+        total = sum(per_block.values())
+        if kind == 'regression':
+            for c, name in enumerate(info['names']):
+                m = regression_metrics(total[c:c + 1])
+                levels.append(dict(task=task, level=name, **{k: m.get(k) for k in ('n', 'rmse', 'bias', 'r2', 'cov68', 'cov95')}))
+            rel += [dict(task=task, nominal=float(p), observed=float(o)) for p, o in zip(NOMINAL, reliability(total))]
+        else:
+            for code, v, n in zip(info['codes'], class_iou(total), total.sum(1)):
+                levels.append(dict(task=task, level=str(code), n=int(n), iou=float(v)))
+    return pd.DataFrame(levels), pd.DataFrame(rel)
 
 # %% ../../nbs/predict/54_evaluate.ipynb #b718cdfc
 def evaluate(pred_dir,                   # output of `abc3d predict` over the training landscape
@@ -166,14 +221,15 @@ def evaluate(pred_dir,                   # output of `abc3d predict` over the tr
     stats, pairs = score_maps(pred_dir, store, seed=seed)
     if not stats: raise DataError(Path(pred_dir)/'maps', "holds no map of a known task for the store's regions")
     table, summary = summarise(stats, n_boot, seed)
+    levels, rel = detail_tables(stats)
     out.mkdir(parents=True, exist_ok=True)
-    for name, df in (('scores.csv', table), ('pairs.csv', pairs)):
+    for name, df in (('scores.csv', table), ('pairs.csv', pairs), ('levels.csv', levels), ('reliability.csv', rel)):
         with atomic_path(out/name, '.csv') as tmp: df.to_csv(tmp, index=False)
     write_json(out/'summary.json', summary | {'pred_dir': str(pred_dir), 'store': str(store)})
-    return dict(out=str(out), table=table, summary=summary)
+    return dict(out=str(out), table=table, summary=summary, levels=levels, reliability=rel)
 
 def format_scores(table:pd.DataFrame, summary:dict) -> str:
     "The scores as a plain-text table and the summary line."
-    cols = [c for c in ('task', 'n', 'rmse', 'bias', 'r2', 'cov68', 'cov95', 'miou', 'accuracy', 'normalised', 'ci_low', 'ci_high') if c in table]
+    cols = [c for c in ('task', 'n', 'rmse', 'bias', 'r2', 'cov68', 'cov95', 'miou', 'f1', 'normalised', 'ci_low', 'ci_high') if c in table]
     text = table[cols].to_string(index=False, float_format=lambda v: f'{v:.3f}')
     return text + f"\nIQM of normalised scores over {summary['tasks']} tasks: {summary['iqm']:.3f} (95% block bootstrap {summary['ci_low']:.3f}..{summary['ci_high']:.3f})"

@@ -54,6 +54,8 @@ class FinetuneConfig(RunConfig):
     epochs: int = 3
     modality_dropout: float = 0.2
     lora_rank: int = 8
+    arch: str = 'vit'                # 'vit': the (pretrained) encoder; 'unet': a small supervised U-Net from scratch (a baseline)
+    label_fraction: float = 1.0      # share of the labelled training pixels kept (nested subsets per seed; val/test keep all)
 
 def load_config(cls, path=None, **overrides) -> RunConfig:
     "A config of class `cls` from a YAML file (keys = field names) and then `overrides` (None values ignored)."

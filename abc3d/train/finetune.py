@@ -12,14 +12,15 @@ from torchmetrics import MeanSquaredError, MeanAbsoluteError, MeanMetric, SumMet
 from torchmetrics.classification import MulticlassConfusionMatrix
 from ..models.encoder import EncoderConfig, MultimodalEncoder
 from ..models.neck import FusionNeck, PyramidDecoder, simple_fuse
+from ..models.unet import UNet
 from ..tasks import TASKS, encode_classes
 from ..models.heads import make_head, gaussian_nll, masked_cross_entropy, scale, unscale, target_stats
 from .pretrain import make_optimizer, drop_modalities
 from .checkpoint import load_weights
 
 # %% auto #0
-__all__ = ['MODES', 'LORA_TARGETS', 'INPUT_KEYS', 'RegressionMetrics', 'SegmentationMetrics', 'truth_target', 'FinetuneTask',
-           'label_stats', 'load_finetuned']
+__all__ = ['MODES', 'ARCHS', 'LORA_TARGETS', 'INPUT_KEYS', 'RegressionMetrics', 'SegmentationMetrics', 'truth_target',
+           'FinetuneTask', 'label_stats', 'load_finetuned']
 
 # %% ../../nbs/train/41_finetune.ipynb #2ac3fe5f
 class RegressionMetrics(nn.Module):
@@ -88,6 +89,7 @@ def truth_target(task:str, truth:torch.Tensor, truth_bands:list[str], class_code
 
 # %% ../../nbs/train/41_finetune.ipynb #4f1bb55d
 MODES = ('linear', 'frozen', 'full', 'lora')
+ARCHS = ('vit', 'unet')                               # the foundation model, or the supervised U-Net baseline
 LORA_TARGETS = r'blocks\.\d+\.attn\.(qkv|proj)'      # the encoder's attention linears (not the tokenizer's generator)
 
 class FinetuneTask(L.LightningModule):
@@ -105,20 +107,28 @@ class FinetuneTask(L.LightningModule):
                  lr:float=1e-3, weight_decay:float=0.05, warmup:int=10,
                  modality_dropout:float=0.2,            # probability that a training batch loses modalities
                  lora_rank:int=8,
-                 pyramid_dim:int=64):                   # width of the pixel features
+                 pyramid_dim:int=64,                    # width of the pixel features
+                 arch:str='vit'):                       # 'vit' (encoder + neck + decoder) or 'unet' (from scratch, a baseline)
         super().__init__()
         if mode not in MODES: raise ValueError(f"unknown mode '{mode}'; the modes are {MODES}")
+        if arch not in ARCHS: raise ValueError(f"unknown arch '{arch}'; the architectures are {ARCHS}")
+        if arch == 'unet' and (mode != 'full' or pretrained):
+            raise ValueError("the U-Net baseline trains from scratch: mode 'full' and no pretrained encoder")
         unknown = [t for t in tasks if t not in TASKS]
         if unknown or not tasks: raise ValueError(f"unknown or no task(s) {unknown}; the tasks are {list(TASKS)}")
         self.save_hyperparameters()
-        self.tasks, self.mode, self.stats = list(tasks), mode, stats or {}
-        self.encoder = MultimodalEncoder(EncoderConfig(**encoder), bands)
-        if pretrained: self.encoder.load_state_dict(load_weights(pretrained)[0])
-        D, k = self.encoder.cfg.dim, self.encoder.cfg.patch
-        if mode != 'linear':
-            self.neck = FusionNeck(D, len(self.encoder.cfg.modalities))
-            self.decoder = PyramidDecoder(D, k, pyramid_dim)
-        fdim = D if mode == 'linear' else pyramid_dim
+        self.tasks, self.mode, self.stats, self.arch = list(tasks), mode, stats or {}, arch
+        if arch == 'unet':
+            self.unet = UNet(bands, pyramid_dim)
+            self.modalities, fdim = list(bands), pyramid_dim
+        else:
+            self.encoder = MultimodalEncoder(EncoderConfig(**encoder), bands)
+            if pretrained: self.encoder.load_state_dict(load_weights(pretrained)[0])
+            D, k = self.encoder.cfg.dim, self.encoder.cfg.patch
+            if mode != 'linear':
+                self.neck = FusionNeck(D, len(self.encoder.cfg.modalities))
+                self.decoder = PyramidDecoder(D, k, pyramid_dim)
+            self.modalities, fdim = list(self.encoder.cfg.modalities), D if mode == 'linear' else pyramid_dim
         channels = channels or {}
         self.heads = nn.ModuleDict({t: make_head(TASKS[t], fdim, mode == 'linear', channels.get(t)) for t in self.tasks})
         for t, w in (class_weights or {}).items(): self.register_buffer(f'cw_{t}', torch.tensor(w, dtype=torch.float32))
@@ -144,6 +154,7 @@ from fastcore.basics import patch
 @patch
 def features(self:FinetuneTask, batch:dict) -> torch.Tensor:
     "Pixel features [B, F, H, W] of a batch with any non-empty subset of modalities."
+    if self.arch == 'unet': return self.unet(batch)
     ref = next((batch[m]['pixels'] for m in self.encoder.present(batch) if 'pixels' in batch[m]), None)
     if ref is None: raise ValueError(f"a dense prediction needs at least one raster modality; the batch has {self.encoder.present(batch)}")
     with torch.no_grad() if self.mode in ('linear', 'frozen') else nullcontext():
@@ -188,7 +199,7 @@ def task_losses(self:FinetuneTask, out:dict, batch:dict) -> dict[str, torch.Tens
 
 @patch
 def training_step(self:FinetuneTask, batch:dict, batch_idx:int):
-    b = drop_modalities(batch, list(self.encoder.cfg.modalities), self.hparams.modality_dropout)
+    b = drop_modalities(batch, self.modalities, self.hparams.modality_dropout)
     losses = self.task_losses(self(b), b)
     loss = sum(losses.values())
     B = len(batch['latlon'])

@@ -106,7 +106,7 @@ def make_trainer(cfg:RunConfig, out:Path, **kw) -> L.Trainer:
 def _datamodule(cfg:RunConfig, store:Path, tasks=None, truth=False) -> ChipDataModule:
     mods = [m for m in cfg.modalities.split(',') if m] or None
     dm = ChipDataModule(store, modalities=mods, tasks=tasks or [], batch_size=cfg.batch_size, num_workers=cfg.num_workers,
-                        truth=truth, seed=cfg.seed)
+                        truth=truth, seed=cfg.seed, label_fraction=getattr(cfg, 'label_fraction', 1.0))
     dm.setup()
     empty = [s for s in ('train', 'val', 'test') if len(dm.ds[s]) == 0]
     if empty: raise DataError(store, f"has no {' or '.join(empty)} chips ({ {s: len(d) for s, d in dm.ds.items()} }): "
@@ -159,13 +159,13 @@ def run_finetune(cfg:FinetuneConfig) -> dict:
     tasks = task_list(cfg.task)
     if cfg.mode not in MODES: raise ValueError(f"unknown mode '{cfg.mode}'; the modes are {MODES}")
     t0 = time.perf_counter()
-    store, out, last = _prepare(cfg, f"finetune_{'+'.join(tasks)}_{cfg.mode}")
+    store, out, last = _prepare(cfg, f"finetune_{'+'.join(tasks)}_{cfg.mode}" if cfg.arch == 'vit' else f"{cfg.arch}_{'+'.join(tasks)}")
     if last and (out/'result.json').exists(): return json.loads((out/'result.json').read_text()) | {'reused': True}
     L.seed_everything(cfg.seed, verbose=False)
     dm = _datamodule(cfg, store, tasks, truth=True)
     train, meta = dm.ds['train'], dm.ds['train'].meta
     bands = _bands(train)
-    pre = _pretrained(cfg)
+    pre = _pretrained(cfg) if cfg.arch == 'vit' else None          # the U-Net baseline learns from scratch
     enc = asdict(EncoderConfig.preset(cfg.preset))
     if pre is not None:
         _, pcfg = load_weights(pre)
@@ -179,7 +179,7 @@ def run_finetune(cfg:FinetuneConfig) -> dict:
     task = FinetuneTask(tasks, enc, bands, cfg.mode, stats=stats, channels=class_channels(codes) or None,
                         class_weights=weights, class_codes=codes, truth_bands=truth_bands,
                         pretrained=str(pre) if pre else None, lr=lr, weight_decay=cfg.weight_decay, warmup=cfg.warmup,
-                        modality_dropout=cfg.modality_dropout, lora_rank=cfg.lora_rank)
+                        modality_dropout=cfg.modality_dropout, lora_rank=cfg.lora_rank, arch=cfg.arch)
     trainer = make_trainer(cfg, out)
     trainer.fit(task, dm, ckpt_path=last, weights_only=True)
     check_requeue(trainer)
