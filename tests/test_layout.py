@@ -6,7 +6,7 @@ from abc3d.tasks import TASKS
 
 PKG = Path(__file__).resolve().parents[1]/'abc3d'
 # the layers, bottom to top: a module may import from its own layer (without a cycle) and the layers below it
-LAYERS = ['core', 'tasks', 'data', 'sim', 'models', 'train', 'predict', 'report', 'tools', 'cli']
+LAYERS = ['core', 'tasks', 'data', 'sim', 'models', 'train', 'predict', 'baselines', 'report', 'tools', 'cli']
 
 
 def modules() -> dict[str, Path]:

@@ -69,11 +69,12 @@ def class_iou(cm:np.ndarray) -> np.ndarray:
     return np.where(d > 0, tp / np.where(d > 0, d, 1), np.nan)
 
 def loss_metrics(cm:np.ndarray) -> dict:
-    "Scores of the loss class (index 1) of a 2 x 2 confusion matrix [truth, pred]: IoU, F1, precision, recall."
+    "Scores of the loss class (index 1) of a 2 x 2 confusion matrix [truth, pred]: IoU, F1, precision, recall (NaN where there is no loss to find)."
     n = cm.sum()
     if n == 0: return {'n': 0}
     tp, fp, fn = cm[1, 1], cm[0, 1], cm[1, 0]
-    f = lambda a, b: float(a / b) if b > 0 else 0.0
+    none = tp + fn == 0                                                  # no loss in the truth: nothing to score
+    f = lambda a, b: float('nan') if none else float(a / b) if b > 0 else 0.0
     return dict(n=int(n), iou=f(tp, tp + fp + fn), f1=f(2 * tp, 2 * tp + fp + fn), precision=f(tp, tp + fp), recall=f(tp, tp + fn),
                 accuracy=float(np.trace(cm) / n), loss_share=float(cm[1].sum() / n))
 

@@ -223,7 +223,7 @@ def _dt(d):
     return datetime.fromisoformat(d).replace(tzinfo=timezone.utc) if d else datetime.now(timezone.utc)
 
 # %% ../../nbs/predict/51_maps.ipynb #fd94ae7d
-def predict(models,                    # model export(s) (`model.safetensors` or run folders), one or a list
+def predict(models,                    # model export(s) (`model.safetensors` or run folders) or loaded `Predictor`s, one or a list
             out,                       # output folder: maps/<region>/*.tif, stac/<region>.json, predict.json
             landscape=None,            # a landscape folder (regions from its landscape.json)
             catalog=None,              # a catalog YAML (default: the project's, rooted at `landscape`)
@@ -235,7 +235,7 @@ def predict(models,                    # model export(s) (`model.safetensors` or
            ) -> dict:
     "Predict every product of `models` over whole regions; resumable; returns a summary (also `out/predict.json`)."
     t0, out = time.perf_counter(), Path(out)
-    models = [Predictor.load(m, device) for m in ([models] if isinstance(models, (str, Path)) else models)]
+    models = [m if isinstance(m, Predictor) else Predictor.load(m, device) for m in ([models] if isinstance(models, (str, Path, Predictor)) else models)]
     if not models: raise ValueError("no model given")
     seen = {}
     for m in models:
