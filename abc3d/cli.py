@@ -188,13 +188,16 @@ def _run(a):
     ev = out/'evaluation'
     print("\nthe predicted maps against the truth on the held-out blocks:")
     print(format_scores(pd.read_csv(ev/'scores.csv'), json.loads((ev/'summary.json').read_text())))
+    from abc3d.report.main_job import format_comparison
+    print("\nthe model beside the per-pixel gradient-boosting baseline (same training labels, same held-out blocks, against the truth):")
+    print(format_comparison(pd.read_csv(out/'comparison.csv')))
     tot = pd.read_csv(out/'carbon'/'totals.csv')
     print("\ncarbon totals (Mg C; std under independent / fully correlated pixel errors):")
     print(tot[[c for c in ('region', 'pool', 'total_MgC', 'std_MgC_independent', 'std_MgC_correlated', 'total_MtCO2e') if c in tot]].to_string(index=False))
     print(f"\nmain job finished in {res['seconds']:.1f} s ({res['seconds']/60:.1f} min); everything is under {out}:")
     for what, path in (('executed run notebooks (the records)', out/'notebooks'), ('HTML report', out/'report.html'),
                        ('checkpoints and exports', out/'<run>/checkpoints, <run>/*.safetensors'), ('maps (COG) and STAC items', out/'predict'),
-                       ('carbon maps and totals', out/'carbon'), ('evaluation', ev)):
+                       ('carbon maps and totals', out/'carbon'), ('evaluation', ev), ('per-pixel baseline: maps, scores', out/'baseline_gbm')):
         print(f"  {what:38s} {path}")
 
 def _notebook(a):
@@ -339,6 +342,57 @@ def _predict_commands(sub, D):
     tl.set_defaults(fn=_tiles)
 
 
+# %% ../nbs/90_cli.ipynb #3c34b6cb
+def _baseline(a):
+    from abc3d.baselines.gbm import train_gbm
+    t0 = time.perf_counter()
+    res = train_gbm(a.store, a.landscape, a.out, a.tasks, a.label_fraction, a.seed, a.n_estimators)
+    _report('gradient-boosting baseline', res, time.perf_counter() - t0)
+    print(f"score it with: abc3d evaluate {a.out} --store {a.store}")
+
+def _floats(s:str|None): return [float(x) for x in s.split(',')] if s else None
+def _ints(s:str|None): return [int(x) for x in s.split(',')] if s else None
+
+def _study(a):
+    from abc3d.baselines.study import run_study, format_study
+    if a.quick and a.device.startswith('cuda'): raise SystemExit("abc3d study: give --quick or --device cuda, not both")
+    profile = 'quick' if a.quick else 'cuda' if a.device.startswith('cuda') else 'default'
+    res = run_study(a.out, a.landscape, a.store, profile, methods=a.methods.split(',') if a.methods else None, fractions=_floats(a.fractions),
+                    seeds=_ints(a.seeds), steps=a.steps, tasks=a.tasks)
+    print(format_study(res['table'], res['summary']))
+    print(f"study ({profile}, {res['cells']} cells) written to {res['out']} in {res['seconds']:.0f} s ({res['seconds'] / 60:.1f} min)")
+
+def _study_commands(sub, D):
+    "The yardstick: baseline, study."
+    bl = sub.add_parser('baseline', help='train the per-pixel gradient-boosting baseline on a store and map a landscape with it', formatter_class=D,
+                        description='LightGBM per pixel on hand features (median clear bands, NDVI, coherence, DEM, slope, aspect, climate means), '
+                                    'one model per task channel with a quantile-based std, trained on the labels fine-tuning sees; maps in the layout of abc3d predict.')
+    bl.add_argument('method', choices=['gbm'], help='the baseline (the U-Net is abc3d finetune --arch unet)')
+    bl.add_argument('--store', default=str(data_dir()/'chips.zarr'), help='chip store (its training split)')
+    bl.add_argument('--landscape', default=str(data_dir()/'landscape'), help='the landscape to map')
+    bl.add_argument('--out', default=str(data_dir()/'baseline_gbm'), help='output folder (maps/, stac/, model.gbm.json)')
+    bl.add_argument('--tasks', default='all', help="tasks, comma-separated, or 'all'")
+    bl.add_argument('--label-fraction', type=float, default=1.0, help='share of the labelled training pixels used (nested per seed)')
+    bl.add_argument('--seed', type=int, default=0)
+    bl.add_argument('--n-estimators', type=int, default=200, help='boosting rounds per model')
+    bl.set_defaults(fn=_baseline)
+
+    st = sub.add_parser('study', help='does the foundation model earn its place? methods x tasks x label fractions x seeds on held-out blocks', formatter_class=D,
+                        description='Trains every method (gbm, unet, scratch, and the pretrained model in the modes full, lora, frozen, linear) at 100/10/1 %% '
+                                    'of the labels and several seeds, maps the landscape, scores every map on the held-out blocks; writes study.csv, table.csv, '
+                                    'summary.csv and figures. Resumable: finished cells are reused. The default profile fits 60 min on 2 CPU cores.')
+    st.add_argument('--quick', action='store_true', help='a tiny grid (the tests)')
+    st.add_argument('--device', default='cpu', help="'cuda': the GPU profile (longer budgets, base encoder)")
+    st.add_argument('--out', default=str(data_dir()/'study'), help='study folder')
+    st.add_argument('--landscape', default=None, help='landscape (default: <data dir>/landscape, built if missing)')
+    st.add_argument('--store', default=None, help='its chip store (default: <data dir>/chips.zarr, built if missing)')
+    st.add_argument('--methods', default=None, help='methods, comma-separated (default: the profile\'s)')
+    st.add_argument('--fractions', default=None, help='label fractions, comma-separated (default 1,0.1,0.01)')
+    st.add_argument('--seeds', default=None, help='seeds, comma-separated (default 0,1,2)')
+    st.add_argument('--steps', type=int, default=None, help='optimizer steps of every deep method')
+    st.add_argument('--tasks', default=None, help="tasks, comma-separated (default: the profile's)")
+    st.set_defaults(fn=_study)
+
 # %% ../nbs/90_cli.ipynb #14705235
 def _bench(a):
     if a.what == 'data':
@@ -388,7 +442,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser('abc3d', description='abc3d: multimodal Earth-observation foundation model for carbon stocks in 3D')
     sub = p.add_subparsers(dest='cmd', required=True)
     D = argparse.ArgumentDefaultsHelpFormatter
-    for add in (_data_commands, _train_commands, _predict_commands, _tool_commands): add(sub, D)
+    for add in (_data_commands, _train_commands, _predict_commands, _study_commands, _tool_commands): add(sub, D)
     return p
 
 def main(argv=None):

@@ -37,6 +37,11 @@ def test_main_job_runs_every_notebook(main_job):
         assert ['injected-parameters'] in tags, p.name                  # papermill recorded the parameters
     assert 'held-out metrics of the fine-tuned models' in stdout and re.search(r'main job finished in [\d.]+ s', stdout)
     assert 'IQM of normalised scores over 8 tasks' in stdout
+    # the model beside the per-pixel baseline, one row per task, with who is better
+    assert 'the model beside the per-pixel gradient-boosting baseline' in stdout
+    cmp = pd.read_csv(run_dir/'comparison.csv')
+    assert sorted(cmp.task) == sorted(TASKS) and set(cmp.columns) >= {'model', 'gbm', 'better'}
+    assert cmp.gbm.notna().sum() >= 6
 
 
 def test_main_job_outputs(main_job):
@@ -60,6 +65,7 @@ def test_main_job_outputs(main_job):
     assert sorted(scores.task) == sorted(TASKS)
     html = (run_dir/'report.html').read_text()
     assert '<img' in html and 'finetune carbon_flux' in html
+    assert html.index('beside the per-pixel baseline') < html.index('finetune carbon_flux')   # the answer leads
     assert not re.search(r'(src|href)="https?://', html)              # self-contained: nothing from another host
     assert not list(run_dir.rglob('.*.running.ipynb')) and not list(run_dir.rglob('*.failed.ipynb'))
 
@@ -70,7 +76,7 @@ def test_main_job_again_reuses_every_step(main_job):
     out = run('run', '--out', root/'run', '--data', root, '--size-px', 192, '--dates', 2, '--max-steps', 3,
               '--pretrain-epochs', 1, '--finetune-epochs', 1)
     assert out.returncode == 0, out.stderr[-3000:]
-    for step in ['pretrain', 'finetune agbd', 'predict + carbon', 'evaluate']: assert f'{step}: reused' in out.stdout
+    for step in ['pretrain', 'finetune agbd', 'predict + carbon', 'evaluate', 'baseline (gbm)']: assert f'{step}: reused' in out.stdout
     assert 'landscape: reused' in out.stdout or 'landscape: done' in out.stdout
 
 

@@ -62,7 +62,7 @@ def pixel_features(batch:dict, inputs:dict) -> np.ndarray:
 def _boost(x:np.ndarray, y:np.ndarray, objective:str, seed:int, n_estimators:int, **kw) -> str:
     "A LightGBM model (as text) of `y` on `x`."
     import lightgbm as lgb
-    params = dict(objective=objective, learning_rate=0.05, num_leaves=31, min_data_in_leaf=10, bagging_fraction=0.8,
+    params = dict(objective=objective, learning_rate=0.05, num_leaves=31, min_data_in_leaf=min(10, max(1, len(x) // 5)), bagging_fraction=0.8,
                   bagging_freq=1, feature_fraction=0.8, lambda_l2=1.0, seed=seed, num_threads=2, verbose=-1, **kw)
     return lgb.train(params, lgb.Dataset(x, y, params={'verbose': -1}), num_boost_round=n_estimators).model_to_string()
 
@@ -105,7 +105,7 @@ class GBMBaseline:
         for t in tasks:
             x, y = data[t]
             counts[t] = len(x)
-            if len(x) < 20: raise DataError(store, f"task '{t}' has {len(x)} labelled training pixels at label fraction {label_fraction}: too few to fit")
+            if len(x) == 0: raise DataError(store, f"task '{t}' has no labelled training pixel at label fraction {label_fraction}")
             if TASKS[t].is_classes:
                 K = len(class_codes(meta['modalities'])) if TASKS[t].encoding == 'classes' else len(TASKS[t].names)
                 present = np.unique(y)
@@ -195,17 +195,22 @@ def train_gbm(store,                     # chip store (its training split)
               landscape,                 # the landscape to map (whole regions)
               out,                       # folder: model.gbm.json, maps/, stac/, predict.json, result.json
               tasks='all', label_fraction:float=1.0, seed:int=0, n_estimators:int=200,
-              overlap:int=16) -> dict:
-    "Fit the per-pixel baseline on `store`, map `landscape` with it; returns a summary (also `out/result.json`)."
+              overlap:int=0) -> dict:                # a per-pixel model needs no blending of overlapping windows
+    "Fit the per-pixel baseline on `store`, map `landscape` with it; returns a summary (also `out/result.json`); reuses a finished run of the same settings."
     from abc3d.predict.maps import predict
     from abc3d.core import write_json
     out = Path(out)
+    key = dict(store=str(Path(store).resolve()), landscape=str(Path(landscape).resolve()), tasks=task_list(tasks), label_fraction=label_fraction,
+               seed=seed, n_estimators=n_estimators, overlap=overlap)
+    if (out/'result.json').exists():
+        old = json.loads((out/'result.json').read_text())
+        if old.get('key') == key and old.get('complete'): return old | {'reused': True}
     t0 = time.perf_counter()
     model = GBMBaseline.fit(store, tasks, label_fraction, seed, n_estimators)
     fit_s = time.perf_counter() - t0
     path = model.save(out/'model.gbm.json')
     res = predict(load_gbm(path), out, landscape=landscape, overlap=overlap)
-    summary = dict(out=str(out), model=str(path), tasks=model.tasks, pixels=model.info['pixels'], label_fraction=label_fraction,
+    summary = dict(key=key, out=str(out), model=str(path), tasks=model.tasks, pixels=model.info['pixels'], label_fraction=label_fraction,
                    seed=seed, n_estimators=n_estimators, fit_seconds=round(fit_s, 1), seconds=round(time.perf_counter() - t0, 1),
                    complete=res['complete'])
     write_json(out/'result.json', summary)

@@ -14,7 +14,7 @@ from ..core import DataError, atomic_path, write_json, data_dir
 from ..tasks import task_list
 
 # %% auto #0
-__all__ = ['runs_dir', 'run_notebook', 'build_report', 'run_pipeline']
+__all__ = ['runs_dir', 'run_notebook', 'build_report', 'compare_scores', 'format_comparison', 'run_pipeline']
 
 # %% ../../nbs/report/62_main_job.ipynb #f822b15a
 def runs_dir() -> Path:
@@ -63,11 +63,12 @@ def _offline_html(nb) -> str:
     html = re.sub(r'<link[^>]*\bhref="https?://[^"]*"[^>]*>', '', html)
     return re.sub(r'<script type="text/x-mathjax-config">.*?</script>', '', html, flags=re.S)
 
-def build_report(out, steps:list[dict], title:str='abc3d main job') -> Path:
-    "Write `out/report.html`: a summary of `steps` (name, notebook, seconds) and the outputs of their executed notebooks."
+def build_report(out, steps:list[dict], title:str='abc3d main job', lead:str|None=None) -> Path:
+    "Write `out/report.html`: `lead` (the model beside the baseline), a summary of `steps` (name, notebook, seconds) and the outputs of their executed notebooks."
     import nbformat
     out = Path(out)
-    cells = [nbformat.v4.new_markdown_cell(f"# {title}\n\nRun folder: `{out}`; finished {time.strftime('%Y-%m-%d %H:%M:%S')}.\n\n"
+    first = (f"## The model beside the per-pixel baseline (held-out blocks, against the truth)\n\n```\n{lead}\n```\n\n") if lead else ''
+    cells = [nbformat.v4.new_markdown_cell(f"# {title}\n\nRun folder: `{out}`; finished {time.strftime('%Y-%m-%d %H:%M:%S')}.\n\n" + first +
              "| step | seconds | record |\n|---|---:|---|\n" +
              '\n'.join(f"| {s['step']} | {s['seconds']} | {Path(s['notebook']).relative_to(out) if s.get('notebook') else ''} |" for s in steps))]
     for s in steps:
@@ -81,6 +82,29 @@ def build_report(out, steps:list[dict], title:str='abc3d main job') -> Path:
     return out/'report.html'
 
 # %% ../../nbs/report/62_main_job.ipynb #5f94d204
+def compare_scores(model:pd.DataFrame, baseline:pd.DataFrame, names=('model', 'gbm')) -> pd.DataFrame:
+    "Side by side per task: the primary score (R², mIoU, loss F1) with its normalised 95 % block-bootstrap interval, of the model and the baseline."
+    from abc3d.baselines.study import PRIMARY
+    rows = []
+    for _, m in model.iterrows():
+        b = baseline[baseline.task == m.task]
+        metric = PRIMARY[m['kind']]
+        row = dict(task=m.task, metric=metric)
+        for name, r in zip(names, (m, b.iloc[0] if len(b) else None)):
+            row[name] = float(r[metric]) if r is not None and metric in r and pd.notna(r[metric]) else float('nan')
+            row[f'{name}_ci'] = f"{r['ci_low']:.2f}..{r['ci_high']:.2f}" if r is not None and pd.notna(r['ci_low']) else ''
+        d = row[names[0]] - row[names[1]]
+        row['better'] = names[0] if d > 0 else names[1] if d < 0 else ('tie' if d == 0 else '')
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+def format_comparison(table:pd.DataFrame) -> str:
+    "The comparison as text, with how many tasks each side wins."
+    wins = table.better.value_counts()
+    head = ', '.join(f"{k} better on {v}" for k, v in wins.items() if k)
+    return (table.to_string(index=False, float_format=lambda v: f'{v:.3f}') +
+            f"\n(normalised 95% block-bootstrap intervals in the _ci columns; {head} of {len(table)} tasks)")
+
 def run_pipeline(out=None,                 # run folder (default <data dir>/run)
                  data=None,                # where the landscape and its chip store live (default <data dir>)
                  tasks:list[str]|None=None,  # tasks to fine-tune (default all eight)
@@ -92,7 +116,8 @@ def run_pipeline(out=None,                 # run folder (default <data dir>/run)
                  seed:int=0,
                  device:str='cpu',
                  landscape_kw:dict|None=None,  # arguments of `build_landscape` (default: the embedded default landscape)
-                 n_boot:int=1000) -> dict:
+                 n_boot:int=1000,
+                 baseline_rounds:int=150) -> dict:  # boosting rounds of the per-pixel baseline trained beside the model
     "Landscape and chips, then pretraining, fine-tuning, prediction + carbon and evaluation as papermill runs; then the report."
     from abc3d.sim.landscape import build_landscape
     from abc3d.data.chips import build_chips
@@ -121,7 +146,17 @@ def run_pipeline(out=None,                 # run folder (default <data dir>/run)
         models=models, landscape=str(land), out=str(out/'predict'), carbon=str(out/'carbon'), device=device)))
     step('evaluate', lambda: run_notebook('evaluate', nbs/'evaluate.ipynb', dict(
         pred_dir=str(out/'predict'), store=str(store), out=str(out/'evaluation'), runs=str(out), n_boot=n_boot, seed=seed)))
-    report = build_report(out, steps)
+    from abc3d.baselines.gbm import train_gbm
+    from abc3d.predict.evaluate import evaluate
+    def baseline():
+        r = train_gbm(store, land, out/'baseline_gbm', tasks, seed=seed, n_estimators=baseline_rounds)
+        if not r.get('reused') or not (out/'baseline_gbm'/'evaluation'/'scores.csv').exists():
+            evaluate(out/'baseline_gbm', store, out/'baseline_gbm'/'evaluation', n_boot=n_boot, seed=seed)
+        return r
+    step('baseline (gbm)', baseline)
+    table = compare_scores(pd.read_csv(out/'evaluation'/'scores.csv'), pd.read_csv(out/'baseline_gbm'/'evaluation'/'scores.csv'))
+    with atomic_path(out/'comparison.csv', '.csv') as tmp: table.to_csv(tmp, index=False)
+    report = build_report(out, steps, lead=format_comparison(table))
     summary = dict(out=str(out), seconds=round(time.perf_counter() - t0, 1), steps=steps, report=str(report))
     write_json(out/'pipeline.json', summary)
     return summary
