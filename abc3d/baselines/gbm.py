@@ -119,6 +119,7 @@ class GBMBaseline:
                 boosters[t] = []
                 for c in range(y.shape[1]):
                     ok = np.isfinite(y[:, c])
+                    if not ok.any(): boosters[t].append({'none': True}); continue     # no label of this channel: not mapped (NaN)
                     fit = lambda obj, **kw: _boost(x[ok], y[ok, c], obj, seed, n_estimators, **kw)
                     boosters[t].append({'mean': fit('regression'), 'q16': fit('quantile', alpha=0.16), 'q84': fit('quantile', alpha=0.84)})
             bar.update(1)
@@ -156,8 +157,9 @@ def predict(self:GBMBaseline, batch:dict) -> dict:
             probs = torch.from_numpy(p.reshape(B, H, W, -1)).permute(0, 3, 1, 2)
             out[t] = {'class': probs.argmax(1, keepdim=True), 'probs': probs}
         else:
-            mean = np.stack([self._booster(c['mean']).predict(x) for c in b], 1)
-            lo, hi = (np.stack([self._booster(c[k]).predict(x) for c in b], 1) for k in ('q16', 'q84'))
+            nan = np.full(len(x), np.nan)
+            mean = np.stack([nan if 'none' in c else self._booster(c['mean']).predict(x) for c in b], 1)
+            lo, hi = (np.stack([nan if 'none' in c else self._booster(c[k]).predict(x) for c in b], 1) for k in ('q16', 'q84'))
             if spec.monotone == 'levels': mean, lo, hi = np.sort(mean, 1), np.sort(lo, 1), np.sort(hi, 1)   # rearrangement
             std = np.maximum((hi - lo) / 2, 1e-6)
             to = lambda a: torch.from_numpy(a.reshape(B, H, W, -1).astype('float32')).permute(0, 3, 1, 2)
