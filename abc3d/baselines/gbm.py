@@ -105,7 +105,7 @@ class GBMBaseline:
         for t in tasks:
             x, y = data[t]
             counts[t] = len(x)
-            if len(x) == 0: raise DataError(store, f"task '{t}' has no labelled training pixel at label fraction {label_fraction}")
+            if len(x) == 0: bar.update(1); continue                      # no label at this fraction: no map of this task
             if TASKS[t].is_classes:
                 K = len(class_codes(meta['modalities'])) if TASKS[t].encoding == 'classes' else len(TASKS[t].names)
                 present = np.unique(y)
@@ -119,14 +119,16 @@ class GBMBaseline:
                 boosters[t] = []
                 for c in range(y.shape[1]):
                     ok = np.isfinite(y[:, c])
-                    if not ok.any(): boosters[t].append({'none': True}); continue     # no label of this channel: not mapped (NaN)
+                    if ok.sum() < 2: boosters[t].append({'none': True}); continue     # under two labels of this channel: not mapped (NaN)
                     fit = lambda obj, **kw: _boost(x[ok], y[ok, c], obj, seed, n_estimators, **kw)
                     boosters[t].append({'mean': fit('regression'), 'q16': fit('quantile', alpha=0.16), 'q84': fit('quantile', alpha=0.84)})
             bar.update(1)
         bar.close()
+        if not boosters: raise DataError(store, f"has no labelled training pixel for any of {tasks} at label fraction {label_fraction}")
         inputs = {n: {k: meta['modalities'][n][k] for k in INPUT_KEYS} for n in ds.inputs}
-        return cls(tasks, inputs, meta['chip_size'], class_codes(meta['modalities']), boosters,
-                   dict(store=str(store), label_fraction=label_fraction, seed=seed, n_estimators=n_estimators, pixels=counts))
+        return cls(list(boosters), inputs, meta['chip_size'], class_codes(meta['modalities']), boosters,
+                   dict(store=str(store), label_fraction=label_fraction, seed=seed, n_estimators=n_estimators, pixels=counts,
+                        unlabelled=[t for t in tasks if t not in boosters]))
 
 # %% ../../nbs/baselines/55_gbm.ipynb #390acd56
 from fastcore.basics import patch
