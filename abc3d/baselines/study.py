@@ -287,7 +287,8 @@ def format_study(table:pd.DataFrame, summary:pd.DataFrame) -> str:
         piv = d.pivot_table(index='task', columns='method', values='score', sort=False)
         lines += [f"label fraction {f:g}: primary score (R², mIoU or loss F1) on the held-out blocks, mean over seeds",
                   piv.to_string(float_format=lambda v: f'{v:.3f}'), '']
-    s = summary.assign(iqm=lambda d: d.apply(lambda r: f"{r.iqm:.3f} ({r.ci_low:.3f}..{r.ci_high:.3f})", axis=1))
+    s = summary.assign(iqm=lambda d: d.apply(lambda r: f"{r.iqm:.3f} ({r.ci_low:.3f}..{r.ci_high:.3f})", axis=1),
+                       fraction=lambda d: d.fraction.map(lambda v: f'{v:g}'))
     lines += ["IQM of normalised scores over tasks (95% block bootstrap), training budget:",
               s[['method', 'fraction', 'iqm', 'seeds', 'train_steps', 'train_seconds']].to_string(index=False, float_format=lambda v: f'{v:.1f}')]
     return '\n'.join(lines)

@@ -28,7 +28,7 @@ def regression_stats(pred, std, truth, ok) -> np.ndarray:
     "[C, len(REG_STATS)] sums over valid pixels of [C, N] arrays: n, Σe, Σe², Σy, Σy², #|e|≤σ, #|e|≤1.96σ, Σσ, Σσ², Σ|e|, Σe², Σ|e|σ, #|e|≤z_p σ (e = pred − truth)."
     e, y, okf = np.where(ok, pred - truth, 0.), np.where(ok, truth, 0.), ok.astype('float64')
     s, a = np.where(ok, std, 0.), np.abs(np.where(ok, pred - truth, 0.))
-    z = a / np.where(ok, std, 1.)
+    with np.errstate(divide='ignore', invalid='ignore'): z = a / np.where(ok, std, 1.)   # σ = 0: covered only where exact
     cols = [okf.sum(1), e.sum(1), (e*e).sum(1), y.sum(1), (y*y).sum(1), (ok & (z <= 1)).sum(1), (ok & (z <= 1.96)).sum(1),
             s.sum(1), (s*s).sum(1), a.sum(1), (a*a).sum(1), (a*s).sum(1)] + [(ok & (z <= q)).sum(1) for q in Z_NOMINAL]
     return np.stack(cols, 1).astype('float64')
