@@ -8,7 +8,7 @@ import hashlib, json, time
 from pathlib import Path
 import numpy as np, torch
 from fastcore.basics import AttrDict
-from ..core import DataError, atomic_path, progress
+from ..core import DataError, atomic_path, progress, write_json
 from ..tasks import TASKS, task_list, class_codes
 from ..data.loader import ChipDataset
 from ..data.catalog import RASTER_KINDS
@@ -87,7 +87,6 @@ def labelled_pixels(ds:ChipDataset, tasks:list[str], max_pixels:int=50_000, batc
 # %% ../../nbs/baselines/55_gbm.ipynb #c99867b4
 class GBMBaseline:
     "Per-pixel LightGBM models for a set of tasks; predicts like a fine-tuned model (`predict(batch)`)."
-    kind = 'gbm'
     def __init__(self, tasks:list[str], inputs:dict, chip_size:int, class_codes:list[int]|None, boosters:dict, info:dict|None=None):
         self.tasks, self.inputs, self.chip_size, self.boosters, self.info = list(tasks), inputs, chip_size, boosters, info or {}
         self.heads = {t: None for t in self.tasks}                      # what `Predictor.tasks` lists
@@ -202,7 +201,6 @@ def train_gbm(store,                     # chip store (its training split)
               overlap:int=0) -> dict:                # a per-pixel model needs no blending of overlapping windows
     "Fit the per-pixel baseline on `store`, map `landscape` with it; returns a summary (also `out/result.json`); reuses a finished run of the same settings."
     from abc3d.predict.maps import predict
-    from abc3d.core import write_json
     out = Path(out)
     key = dict(store=str(Path(store).resolve()), landscape=str(Path(landscape).resolve()), tasks=task_list(tasks), label_fraction=label_fraction,
                seed=seed, n_estimators=n_estimators, overlap=overlap)

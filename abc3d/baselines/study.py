@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np, pandas as pd
 import matplotlib
 import matplotlib.pyplot as plt
-from ..core import DataError, atomic_path, write_json, digest, data_dir
+from ..core import atomic_path, write_json, data_dir
 from ..tasks import TASKS, task_list, is_loss
 from ..data.chips import open_store, SPLITS
 from ..data.grid import AnalysisGrid, coregister, write_cog
-from ..predict.evaluate import evaluate, format_scores
+from ..predict.evaluate import evaluate
 from .gbm import train_gbm
 
 # %% auto #0
