@@ -101,7 +101,7 @@ def compare_scores(model:pd.DataFrame, baseline:pd.DataFrame, names=('model', 'g
 def format_comparison(table:pd.DataFrame) -> str:
     "The comparison as text, with how many tasks each side wins."
     wins = table.better.value_counts()
-    head = ', '.join(f"{k} better on {v}" for k, v in wins.items() if k)
+    head = ', '.join(f"tie on {v}" if k == 'tie' else f"{k} better on {v}" for k, v in wins.items() if k)
     return (table.to_string(index=False, float_format=lambda v: f'{v:.3f}') +
             f"\n(normalised 95% block-bootstrap intervals in the _ci columns; {head} of {len(table)} tasks)")
 
