@@ -178,8 +178,8 @@ def _run(a):
     land = dict(regions=[replace(r, size_px=a.size_px) for r in default_regions()], n_dates=a.dates) if a.size_px or a.dates else None
     if land and not a.dates: land.pop('n_dates')
     if land and not a.size_px: land.pop('regions')
-    res = run_pipeline(a.out, a.data, tasks=tasks, preset=a.preset, pretrain_epochs=a.pretrain_epochs, finetune_epochs=a.finetune_epochs,
-                       max_steps=a.max_steps, seed=a.seed, device=a.device, landscape_kw=land)
+    res = run_pipeline(a.out, a.data, tasks=tasks, preset=a.preset, seed=a.seed,
+                       **{k: v for k, v in dict(pretrain_steps=a.pretrain_steps, finetune_steps=a.finetune_steps).items() if v is not None}, device=a.device, landscape_kw=land)
     out = Path(res['out'])
     metrics = {}
     for f in sorted(out.glob('finetune_*/metrics.json')): metrics.update(json.loads(f.read_text()))
@@ -228,9 +228,8 @@ def _train_commands(sub, D):
     r.add_argument('--size-px', type=int, default=None, help='edge of the landscape regions in pixels (default: the embedded default, 384)')
     r.add_argument('--dates', type=int, default=None, help='HLS dates of the landscape (default: the embedded default, 6)')
     r.add_argument('--preset', default='tiny', help='encoder size: tiny, base, large or huge')
-    r.add_argument('--pretrain-epochs', type=int, default=10, help='pretraining epochs')
-    r.add_argument('--finetune-epochs', type=int, default=3, help='fine-tuning epochs per task')
-    r.add_argument('--max-steps', type=int, default=-1, help='cap on optimizer steps of every training run (-1: none)')
+    r.add_argument('--pretrain-steps', type=int, default=None, help='optimizer steps of the MAE pretraining (default: the main job\'s budget)')
+    r.add_argument('--finetune-steps', type=int, default=None, help='optimizer steps of the multi-task fine-tuning (default: the main job\'s budget)')
     r.add_argument('--seed', type=int, default=0, help='seed of the training runs')
     r.add_argument('--device', default='cpu', help="'cpu' or 'cuda'")
     r.set_defaults(fn=_run)
@@ -359,7 +358,7 @@ def _study(a):
     profile = 'quick' if a.quick else 'cuda' if a.device.startswith('cuda') else 'default'
     res = run_study(a.out, a.landscape, a.store, profile, methods=a.methods.split(',') if a.methods else None, fractions=_floats(a.fractions),
                     seeds=_ints(a.seeds), steps=a.steps, tasks=a.tasks)
-    print(format_study(res['table'], res['summary']))
+    print(format_study(res['table'], res['summary'], res['sources']))
     print(f"study ({profile}, {res['cells']} cells) written to {res['out']} in {res['seconds']:.0f} s ({res['seconds'] / 60:.1f} min)")
 
 def _study_commands(sub, D):

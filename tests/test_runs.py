@@ -19,8 +19,8 @@ def run(*args, **kw):
 def main_job(tmp_path_factory):
     "`abc3d run` on small regions (192 px, 2 dates) with every task and a few optimizer steps per run."
     root = tmp_path_factory.mktemp('main')
-    out = run('run', '--out', root/'run', '--data', root, '--size-px', 192, '--dates', 2, '--max-steps', 3,
-              '--pretrain-epochs', 1, '--finetune-epochs', 1)
+    out = run('run', '--out', root/'run', '--data', root, '--size-px', 192, '--dates', 2, '--pretrain-steps', 3,
+              '--finetune-steps', 3)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     return root, out.stdout
 
@@ -29,7 +29,7 @@ def test_main_job_runs_every_notebook(main_job):
     root, stdout = main_job
     run_dir = root/'run'
     nbs = sorted(p.name for p in (run_dir/'notebooks').glob('*.ipynb'))
-    assert nbs == sorted(['pretrain.ipynb', 'predict.ipynb', 'evaluate.ipynb'] + [f'finetune_{t}.ipynb' for t in TASKS])
+    assert nbs == sorted(['pretrain.ipynb', 'finetune.ipynb', 'predict.ipynb', 'evaluate.ipynb'])      # one multi-task fine-tune
     for p in (run_dir/'notebooks').glob('*.ipynb'):
         nb = nbformat.read(p, 4)
         assert not [o for c in nb.cells for o in c.get('outputs', []) if o.get('output_type') == 'error'], p.name
@@ -64,8 +64,8 @@ def test_main_job_outputs(main_job):
     scores = pd.read_csv(run_dir/'evaluation'/'scores.csv')
     assert sorted(scores.task) == sorted(TASKS)
     html = (run_dir/'report.html').read_text()
-    assert '<img' in html and 'finetune carbon_flux' in html
-    assert html.index('beside the per-pixel baseline') < html.index('finetune carbon_flux')   # the answer leads
+    assert '<img' in html and 'notebooks/finetune.ipynb' in html
+    assert html.index('beside the per-pixel baseline') < html.index('notebooks/finetune.ipynb')   # the answer leads
     assert not re.search(r'(src|href)="https?://', html)              # self-contained: nothing from another host
     assert not list(run_dir.rglob('.*.running.ipynb')) and not list(run_dir.rglob('*.failed.ipynb'))
 
@@ -73,10 +73,10 @@ def test_main_job_outputs(main_job):
 def test_main_job_again_reuses_every_step(main_job):
     root, _ = main_job
     t0 = time.perf_counter()
-    out = run('run', '--out', root/'run', '--data', root, '--size-px', 192, '--dates', 2, '--max-steps', 3,
-              '--pretrain-epochs', 1, '--finetune-epochs', 1)
+    out = run('run', '--out', root/'run', '--data', root, '--size-px', 192, '--dates', 2, '--pretrain-steps', 3,
+              '--finetune-steps', 3)
     assert out.returncode == 0, out.stderr[-3000:]
-    for step in ['pretrain', 'finetune agbd', 'predict + carbon', 'evaluate', 'baseline (gbm)']: assert f'{step}: reused' in out.stdout
+    for step in ['pretrain', 'finetune', 'predict + carbon', 'evaluate', 'baseline (gbm)']: assert f'{step}: reused' in out.stdout
     assert 'landscape: reused' in out.stdout or 'landscape: done' in out.stdout
 
 
@@ -89,7 +89,7 @@ def _maps(folder):
 
 def test_predict_other_landscape_killed_and_resumed(main_job, tmp_path):
     root, _ = main_job
-    models = [root/'run'/f'finetune_{t}_full'/'model.safetensors' for t in TASKS]
+    models = [root/'run'/'finetune_all_full'/'model.safetensors']
     land = tmp_path/'other'
     out = run('twin', '--out', land, '--seed', 9, '--size-px', 224, '--biomes', 'boreal', '--dates', 3)
     assert out.returncode == 0, out.stderr

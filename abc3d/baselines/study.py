@@ -19,8 +19,8 @@ from .gbm import train_gbm
 
 # %% auto #0
 __all__ = ['METHODS', 'REFERENCES', 'PROFILES', 'PRIMARY', 'StudyConfig', 'study_config', 'reference_maps', 'run_cell',
-           'study_table', 'study_summary', 'plot_fractions', 'plot_reliability', 'plot_scatter', 'run_study',
-           'format_study']
+           'source_table', 'study_table', 'study_summary', 'plot_fractions', 'plot_reliability', 'plot_scatter',
+           'run_study', 'format_study']
 
 # %% ../../nbs/baselines/56_study.ipynb #67d7945f
 METHODS = {'gbm': 'per-pixel LightGBM on hand features', 'unet': 'U-Net from scratch',
@@ -31,13 +31,14 @@ REFERENCES = ('oracle', 'constant')                  # the 1 and the 0 of the no
 @dataclass
 class StudyConfig:
     "The grid of a study and its budget."
-    methods: list = field(default_factory=lambda: ['gbm', 'unet', 'scratch', 'full', 'lora'])   # also: 'frozen', 'linear'
-    # measured on 2 cores, default landscape, all eight tasks: ~1.6 s per optimizer step (batch 8), ~20 s to map and score;
-    # the gbm cell ~15 s to fit and ~45 s to map. 5 methods x 3 fractions x 3 seeds at 30 steps: about 50 min.
+    methods: list = field(default_factory=lambda: ['gbm', 'unet', 'scratch', 'full'])   # also: 'lora', 'frozen', 'linear'
+    # measured on 2 cores, default landscape, all eight tasks: ~1.4 s per optimizer step of the foundation model and ~0.6 s of
+    # the U-Net (batch 8), ~25 s to map and score; the gbm cell ~60 s. 4 methods x 3 fractions x 3 seeds at 45 steps and a
+    # 200-step pretraining: about 50 min.
     fractions: list = field(default_factory=lambda: [1.0, 0.1, 0.01])   # shares of the labelled training pixels
     seeds: list = field(default_factory=lambda: [0, 1, 2])
     tasks: str = 'all'
-    steps: int = 30                   # optimizer steps of every deep method (batch `batch_size`)
+    steps: int = 45                   # optimizer steps of every deep method (batch `batch_size`)
     batch_size: int = 8
     pretrain_steps: int = 200         # the one pretraining run the pretrained methods share
     preset: str = 'tiny'
@@ -152,9 +153,9 @@ def _cells(cfg:StudyConfig) -> list[tuple[str, float, int]]:
     grid = [(m, f, s) for m in cfg.methods for f in cfg.fractions for s in cfg.seeds]
     return grid + ([(r, 1.0, 0) for r in REFERENCES] if cfg.references else [])
 
-def _collect(out:Path, cells:list) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    "study.csv rows (long), reliability and levels rows of every finished cell."
-    rows, rel, lev = [], [], []
+def _collect(out:Path, cells:list) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    "study.csv rows (long), reliability, levels and label-source rows of every finished cell."
+    rows, rel, lev, src = [], [], [], []
     for m, f, s in cells:
         d = out/'cells'/f'{m}_f{f:g}_s{s}'/'evaluation'
         ids = dict(method=m, fraction=f, seed=s)
@@ -162,9 +163,16 @@ def _collect(out:Path, cells:list) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataF
         for _, r in sc.iterrows():
             for k, v in r.items():
                 if k not in ('task', 'kind') and pd.notna(v) and np.isscalar(v): rows.append(ids | dict(task=r['task'], kind=r['kind'], metric=k, value=float(v)))
-        for name, acc in (('reliability.csv', rel), ('levels.csv', lev)):
+        for name, acc in (('reliability.csv', rel), ('levels.csv', lev), ('sources.csv', src)):
             if (d/name).exists() and (d/name).stat().st_size > 1: acc.append(pd.read_csv(d/name).assign(**ids))
-    return pd.DataFrame(rows), (pd.concat(rel, ignore_index=True) if rel else pd.DataFrame()), (pd.concat(lev, ignore_index=True) if lev else pd.DataFrame())
+    cat = lambda a: pd.concat(a, ignore_index=True) if a else pd.DataFrame()
+    return pd.DataFrame(rows), cat(rel), cat(lev), cat(src)
+
+def source_table(sources:pd.DataFrame, task:str='canopy_height') -> pd.DataFrame:
+    "Per method and label source of `task`, at the largest label fraction: held-out pixels, the prediction's bias and RMSE against the truth there (mean over seeds)."
+    if not len(sources) or task not in set(sources.task): return pd.DataFrame()
+    d = sources[(sources.task == task) & (sources.fraction == sources.fraction.max())]
+    return d.groupby(['method', 'source'], sort=False)[['n', 'bias_truth', 'rmse_truth']].mean().reset_index()
 
 def study_table(long:pd.DataFrame) -> pd.DataFrame:
     "Per method, task and fraction: the primary score (mean over seeds, seed range) and the normalised score with the mean of the seeds' block-bootstrap 95 % intervals."
@@ -265,9 +273,9 @@ def run_study(out=None,                 # study folder (default <data dir>/study
         run_cell(m, f, s, cfg, landscape, store, out/'cells'/f'{m}_f{f:g}_s{s}', encoder)
         bar.update(1)
     bar.close()
-    long, rel, lev = _collect(out, cells)
+    long, rel, lev, src = _collect(out, cells)
     table, summary = study_table(long), study_summary(out, cells)
-    for name, df in (('study.csv', long), ('table.csv', table), ('summary.csv', summary), ('reliability.csv', rel), ('levels.csv', lev)):
+    for name, df in (('study.csv', long), ('table.csv', table), ('summary.csv', summary), ('reliability.csv', rel), ('levels.csv', lev), ('sources.csv', src)):
         with atomic_path(out/name, '.csv') as tmp: df.to_csv(tmp, index=False)
     matplotlib.use('Agg')
     figs = {'fractions.png': plot_fractions(table), 'scatter.png': plot_scatter(out, [m for m in cfg.methods])}
@@ -278,10 +286,10 @@ def run_study(out=None,                 # study folder (default <data dir>/study
     res = dict(out=str(out), profile=profile, cells=len(cells), pretrain_seconds=pre_s, seconds=round(time.perf_counter() - t0, 1),
                config=asdict(cfg))
     write_json(out/'study.json', res)
-    return res | {'table': table, 'summary': summary}
+    return res | {'table': table, 'summary': summary, 'sources': source_table(src)}
 
-def format_study(table:pd.DataFrame, summary:pd.DataFrame) -> str:
-    "The study's tables as text: primary score per task (columns: method) at each fraction, and the IQM summary."
+def format_study(table:pd.DataFrame, summary:pd.DataFrame, sources:pd.DataFrame|None=None) -> str:
+    "The study's tables as text: primary score per task (columns: method) at each fraction, the IQM summary, and canopy height by label source."
     lines = []
     for f, d in table.groupby('fraction', sort=False):
         piv = d.pivot_table(index='task', columns='method', values='score', sort=False)
@@ -291,4 +299,8 @@ def format_study(table:pd.DataFrame, summary:pd.DataFrame) -> str:
                        fraction=lambda d: d.fraction.map(lambda v: f'{v:g}'))
     lines += ["IQM of normalised scores over tasks (95% block bootstrap), training budget:",
               s[['method', 'fraction', 'iqm', 'seeds', 'train_steps', 'train_seconds']].to_string(index=False, float_format=lambda v: f'{v:.1f}')]
+    if sources is not None and len(sources):
+        piv = sources.pivot_table(index='source', columns='method', values='rmse_truth', sort=False)
+        lines += ['', "canopy height by label source: RMSE (m) against the truth on the held-out pixels each source labels (all labels)",
+                  piv.to_string(float_format=lambda v: f'{v:.2f}')]
     return '\n'.join(lines)

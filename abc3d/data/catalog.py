@@ -14,8 +14,8 @@ from ..core import CatalogError
 from ..tasks import TASKS
 
 # %% auto #0
-__all__ = ['KINDS', 'RASTER_KINDS', 'Band', 'Modality', 'GridSettings', 'Catalog', 'load_catalog', 'modality_files',
-           'check_files']
+__all__ = ['KINDS', 'RASTER_KINDS', 'RESAMPLINGS', 'Band', 'LabelError', 'Modality', 'GridSettings', 'Catalog', 'load_catalog',
+           'modality_files', 'check_files']
 
 # %% ../../nbs/data/10_catalog.ipynb #83689180
 KINDS = ('spectral_raster', 'scalar_raster', 'class_raster', 'climate_grid', 'sparse_points', 'plots_table', 'truth_raster')
@@ -35,6 +35,16 @@ class Band(_Strict):
     mean: float|None = None                  # normalisation statistics in physical units
     std: float|None = Field(None, gt=0)
     derived: bool = False                    # computed on the analysis grid (e.g. slope), not read
+
+class LabelError(_Strict):
+    "How one label band maps to its task's definition, and its noise: target = offset + gain*value, variance = sd^2 + (rel_sd*target)^2."
+    gain: float = 1.0                        # target units per label unit
+    offset: float = 0.0                      # target units
+    sd: float = Field(0.0, ge=0)             # absolute noise, target units (1-sigma)
+    rel_sd: float = Field(0.0, ge=0)         # relative noise, share of the converted value (1-sigma)
+    source: str                              # where the numbers come from: a citation, or 'simulator definition: ...'
+
+RESAMPLINGS = ('bilinear', 'nearest', 'mode', 'average', 'max', 'cubic', 'p50', 'p75', 'p90', 'p95', 'p98')
 
 class Modality(_Strict):
     "A modality: what it is, how to read it, where it is and which tasks use it."
@@ -56,7 +66,8 @@ class Modality(_Strict):
     footprint: float|None = Field(None, gt=0)           # metres, for sparse lidar
     geolocation_error: float|None = Field(None, ge=0)   # metres, 1-sigma
     classes: dict[int, str]|None = None      # class code -> name
-    resampling: Literal['bilinear', 'nearest', 'mode', 'average', 'max', 'cubic']|None = None  # onto the analysis grid; default by kind
+    resampling: Literal[RESAMPLINGS]|None = None  # onto the analysis grid ('pNN': that percentile of a much finer source per cell); default by kind
+    label_error: dict[str, LabelError]|None = None  # label band -> conversion to its task's definition and noise
     reader: str|None = None                  # the `abc3d.data.points` function that reads its files (points and tables)
 
     @field_validator('inputs_to', mode='before')
@@ -78,6 +89,9 @@ class Modality(_Strict):
                     raise ValueError(f"bands[{i}] ({b.name}): a spectral band needs center_wavelength and full_width_half_max")
         if self.kind in ('sparse_points', 'plots_table') and self.files is not None and not self.reader:
             raise ValueError("a point or table modality with files needs a `reader` (a function of abc3d.data.points)")
+        bad = [b for b in (self.label_error or {}) if b not in self.band_names]
+        if bad: raise ValueError(f"label_error: unknown band(s) {bad}; the bands are {self.band_names}")
+        if self.label_error and not self.labels_for: raise ValueError("label_error on a modality that labels no task")
         if self.kind == 'class_raster' and not self.classes and any(TASKS[t].encoding == 'classes' for t in self.labels_for):
             raise ValueError("a land-cover class raster needs its `classes`")
         return self

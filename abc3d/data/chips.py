@@ -15,7 +15,7 @@ from .sources import RegionSources
 
 # %% auto #0
 __all__ = ['SPLITS', 'SPLIT_BLOCK', 'SPLIT_FRACTIONS', 'CHUNK_CHIPS', 'SHARD_CHIPS', 'block_split', 'fill_shards', 'build_chips',
-           'open_store', 'summary', 'slurm_cluster']
+           'open_store', 'summary', 'label_model', 'convert_labels', 'slurm_cluster']
 
 # %% ../../nbs/data/14_chips.ipynb #e2a3ee6e
 SPLITS = ('train', 'val', 'test')
@@ -226,7 +226,8 @@ def _finalize(root, cat, names, manifest, grids, plan, size, absent):
         m = cat[n]
         info = dict(kind=m.kind, bands=m.band_names, units=[b.units or m.units for b in m.bands], gsd=m.gsd,
                     wavelengths=[b.center_wavelength for b in m.bands], bandwidths=[b.full_width_half_max for b in m.bands],
-                    inputs_to=m.inputs_to, labels_for=m.labels_for, classes=m.classes, nodata=m.nodata)
+                    inputs_to=m.inputs_to, labels_for=m.labels_for, classes=m.classes, nodata=m.nodata,
+                    label_error={b: e.model_dump() for b, e in (m.label_error or {}).items()} or None)
         if root[f'{n}/data'].dtype.kind == 'f':
             info['mean'], info['std'], info['count'] = _band_stats(root, n, train)
         mods[n] = info
@@ -254,6 +255,21 @@ def summary(path) -> dict:
                 split={s: int((split == i).sum()) for i, s in enumerate(SPLITS)},
                 regions=[r['name'] for r in meta['regions']], modalities=list(meta['modalities']),
                 absent_labels=meta.get('absent') or 'none', megabytes=round(nbytes/2**20, 1))
+
+# %% ../../nbs/data/14_chips.ipynb #lmfn
+def label_model(m:dict, bands:list[int]) -> np.ndarray:
+    "[4, C] gain, offset, sd, rel_sd of a label source's `bands` from its store metadata `m` (the catalog's `label_error`; identity and no noise where absent)."
+    le = m.get('label_error') or {}
+    return np.array([[float((le.get(m['bands'][b]) or {}).get(k, d)) for b in bands]
+                     for k, d in (('gain', 1.), ('offset', 0.), ('sd', 0.), ('rel_sd', 0.))], 'float32')
+
+def convert_labels(v:np.ndarray,       # raw labels [B, C, H, W] (NaN where none)
+                   model:np.ndarray,   # `label_model` [4, C]
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    "(labels on the task's definition, their noise variance): offset + gain*v, sd^2 + (rel_sd*converted)^2."
+    g, o, sd, rs = (p[None, :, None, None] for p in model)
+    y = o + g*v
+    return y, sd**2 + (rs*y)**2
 
 # %% ../../nbs/data/14_chips.ipynb #f65f482f
 def slurm_cluster(account:str,              # the budget to charge (`--account`), e.g. your JSC project

@@ -12,14 +12,15 @@ from rasterio.crs import CRS
 from rasterio.enums import Resampling
 from rasterio.transform import Affine, from_origin
 from rasterio.vrt import WarpedVRT
+from rasterio.warp import calculate_default_transform
 from rasterio.windows import Window
 from pyproj import Transformer
 from ..core import DataError
 from .readers import era5_at
 
 # %% auto #0
-__all__ = ['utm_epsg', 'AnalysisGrid', 'open_raster', 'coregister', 'slope_aspect', 'to_grid_xy', 'rasterize_points',
-           'climate_context', 'tiff_profile', 'cog_from_tiff', 'write_cog', 'is_cog']
+__all__ = ['utm_epsg', 'AnalysisGrid', 'open_raster', 'coregister', 'block_percentile', 'slope_aspect', 'to_grid_xy',
+           'rasterize_points', 'climate_context', 'tiff_profile', 'cog_from_tiff', 'write_cog', 'is_cog']
 
 # %% ../../nbs/data/12_grid.ipynb #d2f29569
 def utm_epsg(lon:float, lat:float) -> int:
@@ -121,6 +122,10 @@ def coregister(src,                    # an open rasterio dataset (see `open_ras
     "Warp raster bands onto `grid`; returns a (band, y, x) DataArray with CRS, transform and nodata."
     own = not hasattr(src, 'read')
     if own: src = open_raster(src)
+    if resampling.startswith('p'):
+        try: return _percentile_cells(src, grid, float(resampling[1:]), bands, scale, offset, nodata, dtype)
+        finally:
+            if own: src.close()
     try:
         nodata = src.nodata if nodata is None else nodata
         bands = bands or list(range(1, src.count + 1))
@@ -146,6 +151,39 @@ def coregister(src,                    # an open rasterio dataset (see `open_ras
     da = xr.DataArray(data, dims=('band', 'y', 'x'), coords={'band': descs, 'y': y, 'x': x})
     da = da.rio.write_crs(grid.crs).rio.write_transform(grid.transform)
     return da.rio.write_nodata(np.nan if floaty else dst_nodata, encoded=False)
+
+# %% ../../nbs/data/12_grid.ipynb #pctfn01
+def _refine(src, grid:AnalysisGrid) -> int:
+    "How many source pixels fit along one grid cell (at least 1)."
+    if CRS.from_user_input(src.crs) == CRS.from_user_input(grid.crs): res = abs(src.transform.a)
+    else: res = calculate_default_transform(src.crs, grid.crs, src.width, src.height, *src.bounds)[0].a
+    return max(1, int(round(grid.res/res)))
+
+def block_percentile(x:np.ndarray,     # [C, H*f, W*f] values, NaN where missing
+                     f:int,             # cell edge in fine pixels
+                     q:float,           # percentile, 0..100
+                     min_share:float=0.5,  # share of a cell's fine pixels that must be valid
+                    ) -> np.ndarray:
+    "The `q`th percentile (linear interpolation, as numpy's) of the valid values of each f x f block: [C, H, W], NaN where too few."
+    C, H, W = x.shape[0], x.shape[1]//f, x.shape[2]//f
+    b = np.sort(x.reshape(C, H, f, W, f).transpose(0, 1, 3, 2, 4).reshape(C, H, W, f*f), -1)   # NaN sort last
+    n = np.isfinite(b).sum(-1)
+    pos = q/100*np.maximum(n - 1, 0)
+    lo = np.floor(pos).astype(int); hi = np.minimum(lo + 1, np.maximum(n - 1, 0))
+    vlo, vhi = (np.take_along_axis(b, i[..., None], -1)[..., 0] for i in (lo, hi))
+    return np.where(n >= max(1, min_share*f*f), vlo + (pos - lo)*(vhi - vlo), np.nan)
+
+def _percentile_cells(src, grid, q, bands, scale, offset, nodata, dtype) -> xr.DataArray:
+    "Percentile `q` of a much finer raster per grid cell: nearest onto the grid refined by the size ratio, then per-block percentiles."
+    if np.dtype(dtype).kind != 'f': raise DataError(src.name, f"percentile resampling needs a float dtype, not {dtype}")
+    f = _refine(src, grid)
+    fine = AnalysisGrid(grid.crs, grid.transform @ Affine.scale(1/f), grid.width*f, grid.height*f)
+    x = coregister(src, fine, 'nearest', bands, scale, offset, nodata, 'float32')
+    data = block_percentile(x.values, f, q).astype(dtype) if np.isfinite(x.values).any() else np.full((x.shape[0], *grid.shape), np.nan, dtype)
+    xs = grid.transform.c + grid.res*(np.arange(grid.width) + 0.5)
+    ys = grid.transform.f - grid.res*(np.arange(grid.height) + 0.5)
+    da = xr.DataArray(data, dims=('band', 'y', 'x'), coords={'band': x.band.values, 'y': ys, 'x': xs})
+    return da.rio.write_crs(grid.crs).rio.write_transform(grid.transform).rio.write_nodata(np.nan, encoded=False)
 
 # %% ../../nbs/data/12_grid.ipynb #8936acf8
 def slope_aspect(elev:np.ndarray, res:float):

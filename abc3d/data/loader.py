@@ -6,16 +6,16 @@
 from __future__ import annotations
 import os
 from pathlib import Path
-import numpy as np, torch, zarr
+import numpy as np, pandas as pd, torch, zarr
 import lightning as L
 from fastcore.basics import patch
 from torch.utils.data import DataLoader, Dataset, Sampler
 from ..core import DataError
 from ..tasks import TASKS, encode_classes
-from .chips import open_store, SPLITS, CHUNK_CHIPS
+from .chips import open_store, SPLITS, CHUNK_CHIPS, label_model, convert_labels
 
 # %% auto #0
-__all__ = ['ChipDataset', 'model_input', 'label_draw', 'ChunkBatchSampler', 'ResumableLoader', 'ChipDataModule']
+__all__ = ['ChipDataset', 'model_input', 'label_draw', 'label_audit', 'ChunkBatchSampler', 'ResumableLoader', 'ChipDataModule']
 
 # %% ../../nbs/data/15_loader.ipynb #4d09ccf2
 def _dihedral(x:np.ndarray, k:int) -> np.ndarray:
@@ -137,23 +137,29 @@ def read_batch(self:ChipDataset, positions) -> dict:
     for n, bands in self.inputs.items():
         time = _read(self.root[f'{n}/time'], chips) if f'{n}/time' in self.root else None
         out[n] = model_input(_read(self.root[f'{n}/data'], chips, bands), mods[n], bands, self.normalize, time)
-    targets = {}
+    targets, lvar, lsrc = {}, {}, {}
     for t, srcs in self.sources.items():
-        val = have = None
+        val = have = var = None
         for n, bands in srcs:
             v = data(n)[:, 0][:, bands]
-            if TASKS[t].is_classes: v, ok = _class_target(t, v[:, :1], v[:, :1] != mods[n].get('nodata', 255), mods[n])
-            else: ok = np.isfinite(v).all(1, keepdims=True)
-            if val is None: val, have = np.where(ok, v, 0 if TASKS[t].is_classes else np.nan), ok.copy()
+            if TASKS[t].is_classes: (v, ok), e = _class_target(t, v[:, :1], v[:, :1] != mods[n].get('nodata', 255), mods[n]), 0
+            else:
+                ok = np.isfinite(v).all(1, keepdims=True)
+                v, e = convert_labels(v, label_model(mods[n], bands))       # onto the task's definition, with its noise
+            k = np.int8(TASKS[t].label_modalities().index(n))
+            if val is None:
+                val, have = np.where(ok, v, 0 if TASKS[t].is_classes else np.nan), ok.copy()
+                var, src = np.where(ok, e, 0).astype('float32'), np.where(ok, k, -1).astype('int8')
             else:
                 new = ok & ~have
-                val, have = np.where(new, v, val), have | new
+                val, have, var, src = np.where(new, v, val), have | new, np.where(new, e, var), np.where(new, k, src)
         targets[t] = (val if TASKS[t].is_classes else val.astype('float32'), have)
+        lvar[t], lsrc[t] = np.array(np.broadcast_to(var, val.shape), 'float32'), src
     if self.label_fraction < 1:
         size = self.meta['chip_size']
         keep = np.stack([label_draw(c, self.label_seed, size) < self.label_fraction for c in chips])[:, None]
         targets = {t: (v, m & keep) for t, (v, m) in targets.items()}
-    out['targets'] = targets
+    out['targets'], out['label_var'], out['label_source'] = targets, lvar, lsrc
     if self.truth: out['truth'] = data('truth')[:, 0]
     self.rng_log[self.fetched] = self.rng.bit_generator.state      # a checkpoint taken while this batch waits in the prefetcher restores it
     self.rng_log.pop(self.fetched - 4, None); self.fetched += 1
@@ -170,6 +176,8 @@ def _augment(batch:dict, ks:np.ndarray):
     for n, d in batch.items():
         if n == 'targets':
             for v, m in d.values(): each(v); each(m)
+        elif n in ('label_var', 'label_source'):
+            for a in d.values(): each(a)
         elif n == 'truth': each(d)
         elif 'pixels' in d: each(d['pixels']); each(d['mask'])
 
@@ -188,6 +196,45 @@ def _squeeze(x):
     if isinstance(x, dict): return {k: _squeeze(v) for k, v in x.items()}
     if isinstance(x, tuple): return tuple(_squeeze(v) for v in x)
     return x[0]
+
+# %% ../../nbs/data/15_loader.ipynb #auditfn
+def _relation(model:np.ndarray, bands) -> str:
+    "The conversion of label bands to the task's definition, as text (e.g. '0.813 × chm')."
+    parts = []
+    for (g, o, _, _), b in zip(model.T, bands):
+        parts.append((b if g == 1 else f'{g:.3g} × {b}') + (f' {o:+.3g}' if o else ''))
+    return ', '.join(parts[:2]) + (', ...' if len(parts) > 2 else '')
+
+def label_audit(store,                  # a chip store with the truth (a virtual landscape)
+                task:str='canopy_height',  # a regression task
+                split:str='all',        # 'train', 'val', 'test' or 'all'
+               ) -> pd.DataFrame:
+    "Per label source of `task`: its relation to the definition, and n, bias, RMSE and r of label minus truth at its labelled pixels, raw and converted, beside the noise its error model states."
+    root, meta = open_store(store)
+    mods, spec = meta['modalities'], TASKS[task]
+    if 'truth' not in mods: raise DataError(store, "has no truth (only virtual landscapes do)")
+    if spec.is_classes: raise ValueError(f"task '{task}' is a class task; the audit compares regression labels with the truth")
+    tb = [mods['truth']['bands'].index(b) for b in spec.truth]
+    split_arr = root['meta/split'][:]
+    sel = np.arange(len(split_arr)) if split == 'all' else np.flatnonzero(split_arr == SPLITS.index(split))
+    rows = []
+    for n, bands in spec.labels:
+        if n not in mods: continue
+        bi = [mods[n]['bands'].index(b) for b in bands]
+        model, acc = label_model(mods[n], bi), []
+        for s in range(0, len(sel), 8*CHUNK_CHIPS):
+            chips = sel[s:s + 8*CHUNK_CHIPS]
+            v, y = _read(root[f'{n}/data'], chips)[:, 0][:, bi], _read(root['truth/data'], chips)[:, 0][:, tb]
+            c, e = convert_labels(v, model)
+            ok = np.isfinite(v) & np.isfinite(y)
+            acc.append(np.stack([v[ok], c[ok], e[ok], y[ok]]))
+        raw, conv, var, y = np.concatenate(acc, 1) if acc else np.zeros((4, 0))
+        if not len(y): continue
+        r = np.corrcoef(conv, y)[0, 1] if len(y) > 2 and conv.std() > 0 and y.std() > 0 else np.nan
+        rows.append(dict(source=n, definition=_relation(model, bands), n=len(y), raw_bias=float(np.mean(raw - y)),
+                         raw_rmse=float(np.sqrt(np.mean((raw - y)**2))), bias=float(np.mean(conv - y)),
+                         rmse=float(np.sqrt(np.mean((conv - y)**2))), r=float(r), stated_sd=float(np.sqrt(var.mean()))))
+    return pd.DataFrame(rows)
 
 # %% ../../nbs/data/15_loader.ipynb #32a07a2d
 def _rank_world() -> tuple[int, int]:

@@ -28,7 +28,7 @@ def unscale(mean:torch.Tensor, var:torch.Tensor, stats:dict) -> tuple[torch.Tens
 # %% ../../nbs/models/33_heads.ipynb #f1136de2
 def _body(in_dim:int, out:int, linear:bool) -> nn.Module:
     if linear: return nn.Conv2d(in_dim, out, 1)
-    return nn.Sequential(nn.Conv2d(in_dim, in_dim, 3, padding=1), nn.GELU(), nn.Conv2d(in_dim, out, 1))
+    return nn.Sequential(nn.Conv2d(in_dim, in_dim, 1), nn.GELU(), nn.Conv2d(in_dim, out, 1))   # per pixel: the decoder already mixed space
 
 class GaussianHead(nn.Module):
     "Mean and variance per pixel and channel; optionally monotone profiles and a plot/site neighbourhood."
@@ -36,8 +36,10 @@ class GaussianHead(nn.Module):
                  monotone:str|None=None,             # None, 'levels' or 'layers'
                  window:int=1,                       # average the features over window x window pixels
                  linear:bool=False,                  # a single 1x1 convolution (linear probe)
-                 min_var:float=1e-3):                # floor of the variance (normalised units)
+                 min_var:float=1e-3,                 # floor of the variance (normalised units)
+                 floor:float|None=None):             # lowest mean (normalised units): the physical zero of a non-negative target
         super().__init__()
+        self.floor = floor
         if monotone not in (None, 'levels', 'layers'): raise ValueError(f"monotone must be None, 'levels' or 'layers', got {monotone!r}")
         if window < 1 or window % 2 == 0: raise ValueError(f"window must be odd and >= 1, got {window}")
         self.channels, self.monotone, self.window, self.min_var = channels, monotone, window, min_var
@@ -47,6 +49,7 @@ class GaussianHead(nn.Module):
         "x: [B, F, H, W] -> (mean, variance), each [B, C, H, W]."
         if self.window > 1: x = F.avg_pool2d(x, self.window, 1, self.window // 2, count_include_pad=False)
         mu, s = self.body(x).chunk(2, 1)
+        if self.floor is not None and self.monotone != 'layers': mu = torch.cat([self.floor + F.softplus(mu[:, :1] - self.floor), mu[:, 1:]], 1) if self.monotone else self.floor + F.softplus(mu - self.floor)
         if self.monotone == 'levels': mu = torch.cat([mu[:, :1], mu[:, :1] + F.softplus(mu[:, 1:]).cumsum(1)], 1)
         elif self.monotone == 'layers': mu = F.softplus(mu)
         return mu, F.softplus(s) + self.min_var
@@ -61,21 +64,23 @@ class SegmentationHead(nn.Module):
         "x: [B, F, H, W] -> logits [B, K, H, W]."
         return self.body(x)
 
-def make_head(spec:Task, in_dim:int, linear:bool=False, channels:int|None=None) -> nn.Module:
-    "The head of a task (`channels` overrides the spec's, e.g. the number of land-cover classes in a store)."
+def make_head(spec:Task, in_dim:int, linear:bool=False, channels:int|None=None, floor:float|None=None) -> nn.Module:
+    "The head of a task (`channels` overrides the spec's, e.g. the number of land-cover classes in a store; `floor` bounds a regression mean from below)."
     c = channels or spec.channels
     if not c: raise ValueError(f"task '{spec.name}' takes its number of outputs from the data; pass `channels`")
     if spec.is_classes: return SegmentationHead(in_dim, c, linear)
-    return GaussianHead(in_dim, c, spec.monotone, spec.window, linear)
+    return GaussianHead(in_dim, c, spec.monotone, spec.window, linear, floor=floor)
 
 # %% ../../nbs/models/33_heads.ipynb #3d6e4cf5
 def gaussian_nll(mean:torch.Tensor, var:torch.Tensor,  # [B, C, H, W] predicted (normalised units)
                  target:torch.Tensor,                  # [B, C, H, W] normalised target (anything where unlabelled)
-                 mask:torch.Tensor                     # [B, 1, H, W] bool, True where labelled
+                 mask:torch.Tensor,                    # [B, 1, H, W] bool, True where labelled
+                 noise:torch.Tensor|None=None          # [B, C, H, W] variance of the label's own error (normalised units), or None
                 ) -> torch.Tensor:
-    "Mean Gaussian NLL over the labelled pixels and channels (0, with a graph, where there are none)."
+    "Mean Gaussian NLL over the labelled pixels and channels (0, with a graph, where there are none); a label with known noise counts with variance var + noise."
     m = mask.expand_as(mean)
     t = torch.where(m, target, torch.zeros((), dtype=mean.dtype, device=mean.device))
+    if noise is not None: var = var + torch.where(m, torch.nan_to_num(noise).clamp(min=0), 0.)
     nll = 0.5 * (var.log() + (t - mean) ** 2 / var)
     return torch.where(m, nll, 0.).sum() / m.sum().clamp(min=1)
 

@@ -5,6 +5,7 @@
 # %% ../../nbs/models/32_neck.ipynb #9650a840
 from __future__ import annotations
 import torch, torch.nn as nn, torch.nn.functional as F
+from .unet import ChannelNorm
 
 # %% auto #0
 __all__ = ['split_tokens', 'FusionNeck', 'simple_fuse', 'PyramidDecoder']
@@ -84,13 +85,16 @@ def simple_fuse(tokens:torch.Tensor, index:torch.Tensor, valid:torch.Tensor|None
 
 # %% ../../nbs/models/32_neck.ipynb #97aae6b1
 class PyramidDecoder(nn.Module):
-    "Simple feature pyramid (strides k/4, k/2, k, 2k) + FPN top-down merge + bilinear upsampling to pixels."
+    "Simple feature pyramid (strides k/4, k/2, k, 2k) + FPN top-down merge, then up to pixels: bilinear, or U-Net-style through full-resolution skips."
     def __init__(self, dim:int,                      # width of the fused map
                  patch:int,                          # patch side k (power of two, >= 4)
-                 out_dim:int=64):                    # width of the pyramid and of the pixel features
+                 out_dim:int=64,                     # width of the pyramid and of the pixel features
+                 skips:tuple=()):                    # widths of the pixel skips at strides 1, 2, 4, ... (a `PixelStem`); () for none
         super().__init__()
         if patch < 4 or patch & (patch - 1): raise ValueError(f"patch side must be a power of two >= 4, got {patch}")
         self.patch = patch
+        self.merge = nn.ModuleDict({str(2 ** i): nn.Sequential(nn.Conv2d(out_dim + c, out_dim, 3, padding=1), ChannelNorm(out_dim), nn.GELU())
+                                    for i, c in enumerate(skips) if 2 ** i <= patch // 4})
         up = lambda i, o: nn.ConvTranspose2d(i, o, 2, stride=2)
         self.levels = nn.ModuleList([
             nn.Sequential(up(dim, dim // 2), nn.GELU(), up(dim // 2, dim // 4)),    # stride k/4
@@ -108,7 +112,14 @@ class PyramidDecoder(nn.Module):
             lat[i] = lat[i] + F.interpolate(lat[i + 1], size=lat[i].shape[-2:], mode='nearest')
         return lat
 
-    def forward(self, x:torch.Tensor) -> torch.Tensor:
-        "x: [B, D, h, w] -> pixel features [B, out_dim, h*k, w*k]."
-        fine = self.smooth(self.pyramid(x)[0])
-        return self.out(F.interpolate(fine, scale_factor=self.patch // 4, mode='bilinear', align_corners=False))
+    def forward(self, x:torch.Tensor,                # [B, D, h, w] fused map
+                skips:dict|None=None                 # {stride: [B, c, H/stride, W/stride]} pixel features (`PixelStem`)
+               ) -> torch.Tensor:
+        "-> pixel features [B, out_dim, h*k, w*k]."
+        f, s = self.smooth(self.pyramid(x)[0]), self.patch // 4
+        if not self.merge: return self.out(F.interpolate(f, scale_factor=s, mode='bilinear', align_corners=False))
+        if skips is None: raise ValueError("this decoder merges pixel skips; pass the `PixelStem` features")
+        while True:                                                                  # up one octave at a time, merging the skip there
+            if str(s) in self.merge: f = self.merge[str(s)](torch.cat([f, skips[s]], 1))
+            if s == 1: return self.out(f)
+            f, s = F.interpolate(f, scale_factor=2, mode='bilinear', align_corners=False), s // 2

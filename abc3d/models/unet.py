@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch, torch.nn as nn, torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['time_summary', 'UNet']
+__all__ = ['time_summary', 'summary_stack', 'ChannelNorm', 'UNet', 'PixelStem']
 
 # %% ../../nbs/models/35_unet.ipynb #7186045a
 def time_summary(d:dict) -> torch.Tensor:
@@ -18,8 +18,33 @@ def time_summary(d:dict) -> torch.Tensor:
     var = ((x - mean[:, None])**2 * m).sum(1) / n.clamp(min=1)
     return torch.cat([mean, var.sqrt(), n / x.shape[1]], 1)
 
-def _block(i:int, o:int) -> nn.Sequential:
-    g = lambda c: nn.GroupNorm(min(8, c), c)
+def summary_stack(batch:dict, bands:dict[str, list[str]],
+                  strict:bool=True) -> torch.Tensor:     # False: a modality with another band set counts as absent
+    "The per-pixel input stack [B, Σ(2C+1), H, W] of the raster modalities `bands`: their time summaries; zeros for a modality the batch lacks."
+    have = lambda m: isinstance(batch.get(m), dict) and 'pixels' in batch[m]
+    for m, b in bands.items():
+        if strict and have(m) and batch[m]['pixels'].shape[2] != len(b):
+            raise ValueError(f"modality '{m}' has {batch[m]['pixels'].shape[2]} band(s); this model was trained on its {len(b)} bands {b}")
+    ref = next((batch[m]['pixels'] for m in batch if have(m)), None)
+    if ref is None or (strict and not any(have(m) for m in bands)):
+        raise ValueError(f"a pixel model needs at least one of the raster modalities {list(bands)}; the batch has none")
+    B, H, W = ref.shape[0], *ref.shape[-2:]
+    parts = []
+    for m, b in bands.items():
+        if have(m) and batch[m]['pixels'].shape[2] == len(b):
+            s = time_summary(batch[m])
+            parts.append(s if s.shape[-2:] == (H, W) else F.interpolate(s, size=(H, W), mode='bilinear'))
+        else: parts.append(ref.new_zeros(B, 2 * len(b) + 1, H, W))
+    return torch.cat(parts, 1)
+
+class ChannelNorm(nn.Module):
+    "LayerNorm over the channels of each pixel [B, C, H, W]: unlike GroupNorm it does not look at the rest of the window, so tiles and the whole region agree."
+    def __init__(self, c:int):
+        super().__init__(); self.norm = nn.LayerNorm(c)
+    def forward(self, x): return self.norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+def _block(i:int, o:int, pixel_norm:bool=False) -> nn.Sequential:
+    g = (lambda c: ChannelNorm(c)) if pixel_norm else (lambda c: nn.GroupNorm(min(8, c), c))
     return nn.Sequential(nn.Conv2d(i, o, 3, padding=1), g(o), nn.GELU(), nn.Conv2d(o, o, 3, padding=1), g(o), nn.GELU())
 
 class UNet(nn.Module):
@@ -36,18 +61,7 @@ class UNet(nn.Module):
         self.merge = nn.ModuleList(_block(2 * o, o) for o in widths[-2::-1])
         self.out = nn.Conv2d(widths[0], out_dim, 1)
 
-    def inputs(self, batch:dict) -> torch.Tensor:
-        "The input stack [B, Σ(2C+1), H, W]; zeros for a modality the batch lacks."
-        ref = next((batch[m]['pixels'] for m in self.bands if isinstance(batch.get(m), dict) and 'pixels' in batch[m]), None)
-        if ref is None: raise ValueError(f"the U-Net needs at least one of the raster modalities {list(self.bands)}; the batch has none")
-        B, H, W = ref.shape[0], *ref.shape[-2:]
-        parts = []
-        for m, b in self.bands.items():
-            if isinstance(batch.get(m), dict) and 'pixels' in batch[m]:
-                s = time_summary(batch[m])
-                parts.append(s if s.shape[-2:] == (H, W) else F.interpolate(s, size=(H, W), mode='bilinear'))
-            else: parts.append(ref.new_zeros(B, 2 * len(b) + 1, H, W))
-        return torch.cat(parts, 1)
+    def inputs(self, batch:dict) -> torch.Tensor: return summary_stack(batch, self.bands)
 
     def forward(self, batch:dict) -> torch.Tensor:
         x, skips = self.inputs(batch), []
@@ -60,3 +74,20 @@ class UNet(nn.Module):
         x = self.bottom(x)
         for up, merge, s in zip(self.up, self.merge, reversed(skips)): x = merge(torch.cat([up(x), s], 1))
         return self.out(x)[..., :H, :W]
+
+# %% ../../nbs/models/35_unet.ipynb #b12b39c6
+class PixelStem(nn.Module):
+    "Light convolutions over the per-pixel time summaries: features {stride: [B, width, H/stride, W/stride]} at strides 1, 2, 4, ..."
+    def __init__(self, bands:dict[str, list[str]],     # raster modality -> band names
+                 widths:tuple=(32, 48)):                # channels at strides 1, 2 (, 4, ...)
+        super().__init__()
+        self.bands, self.widths = {m: list(b) for m, b in bands.items()}, tuple(widths)
+        c_in = sum(2 * len(b) + 1 for b in self.bands.values())
+        self.blocks = nn.ModuleList(_block(i, o, pixel_norm=True) for i, o in zip((c_in,) + self.widths[:-1], self.widths))
+
+    def forward(self, batch:dict) -> dict[int, torch.Tensor]:
+        x, out = summary_stack(batch, self.bands, strict=False), {}       # another sensor's bands reach the encoder only
+        for i, blk in enumerate(self.blocks):
+            if i: x = F.max_pool2d(x, 2, ceil_mode=True)
+            x = blk(x); out[2 ** i] = x
+        return out

@@ -10,13 +10,13 @@ import numpy as np, pandas as pd, rasterio
 from rasterio.windows import Window
 from scipy.stats import trim_mean, norm
 from ..core import DataError, atomic_path, write_json
-from ..data.chips import open_store, SPLITS
+from ..data.chips import open_store, SPLITS, label_model, convert_labels
 from ..tasks import TASKS, is_loss
 
 # %% auto #0
 __all__ = ['NOMINAL', 'Z_NOMINAL', 'REG_STATS', 'regression_stats', 'regression_metrics', 'reliability', 'class_metrics',
-           'class_iou', 'loss_metrics', 'score_maps', 'task_score', 'normalise', 'iqm', 'summarise', 'detail_tables',
-           'evaluate', 'format_scores']
+           'class_iou', 'loss_metrics', 'seam_ratio', 'score_maps', 'task_score', 'normalise', 'iqm', 'summarise',
+           'detail_tables', 'source_residuals', 'evaluate', 'format_scores']
 
 # %% ../../nbs/predict/54_evaluate.ipynb #554fca3f
 NOMINAL = np.round(np.arange(0.1, 0.95, 0.1), 2)             # nominal coverages of the reliability curve
@@ -78,6 +78,19 @@ def loss_metrics(cm:np.ndarray) -> dict:
     return dict(n=int(n), iou=f(tp, tp + fp + fn), f1=f(2 * tp, 2 * tp + fp + fn), precision=f(tp, tp + fp), recall=f(tp, tp + fn),
                 accuracy=float(np.trace(cm) / n), loss_share=float(cm[1].sum() / n))
 
+# %% ../../nbs/predict/54_evaluate.ipynb #3ee2603c
+def seam_ratio(a:np.ndarray,             # a map [H, W] (NaN allowed)
+               patch:int=8) -> float:    # the model's patch side
+    "Mean |step| between neighbouring pixels at the phase of a `patch` grid where it is largest, over its mean at the other phases (columns and rows); about 1 without seams."
+    a, out = np.asarray(a, float), []
+    for d in (np.abs(np.diff(a, axis=1)), np.abs(np.diff(a, axis=0)).T):
+        ph = np.arange(d.shape[1]) % patch
+        m = np.array([np.nanmean(d[:, ph == k]) if (ph == k).any() else np.nan for k in range(patch)])
+        if np.isfinite(m).sum() < 2: continue
+        k = np.nanargmax(m)
+        out.append(m[k] / np.nanmean(np.delete(m, k)))
+    return float(max(out)) if out else float('nan')
+
 # %% ../../nbs/predict/54_evaluate.ipynb #0f3625b3
 def _blocks(meta:dict, origin:np.ndarray, region:np.ndarray) -> np.ndarray:
     "The spatial block of each chip (the unit of the train/val/test split and of the bootstrap)."
@@ -115,6 +128,8 @@ def score_maps(pred_dir,                 # output of `abc3d predict` over the la
         y = truth[:, [tb.index(b) for b in spec.truth]]
         acc, info = {}, {'names': spec.channel_names()}
         if spec.monotone == 'levels': info |= {'monotone_pixels': 0, 'monotone_violations': 0}
+        if kind == 'regression':                                          # patch seams of the whole map (first channel), worst region
+            info['seams'] = max(seam_ratio(_read_map(f, [None])[0, 0]) for _, _, f in per_region)
         for ri, name, f in per_region:
             i = np.flatnonzero(region == ri)
             wins = [Window(int(c), int(r), size, size) for r, c in origin[i]]
@@ -187,6 +202,7 @@ def summarise(stats:dict, n_boot:int=1000, seed:int=0) -> tuple[pd.DataFrame, di
             draws.append(normalise(s, b))
         lo, hi = np.nanpercentile(draws, [2.5, 97.5]) if np.isfinite(draws).any() else (np.nan, np.nan)
         extra = {'monotone_violations': info['monotone_violations'] / max(info['monotone_pixels'], 1)} if 'monotone_pixels' in info else {}
+        if 'seams' in info: extra['seams'] = info['seams']
         rows.append(dict(task=task, kind=kind, blocks=len(keys), **{k: v for k, v in m.items() if k != 'baseline'}, **extra,
                          score=score, baseline=base, normalised=float(normalise(score, base)), ci_low=float(lo), ci_high=float(hi)))
         boots.append(draws)
@@ -212,10 +228,46 @@ def detail_tables(stats:dict) -> tuple[pd.DataFrame, pd.DataFrame]:
                 levels.append(dict(task=task, level=str(code), n=int(n), iou=float(v)))
     return pd.DataFrame(levels), pd.DataFrame(rel)
 
+# %% ../../nbs/predict/54_evaluate.ipynb #srcfn
+def source_residuals(pred_dir,            # output of `abc3d predict` over the landscape of `store`
+                     store,               # its chip store (with the truth)
+                     split:str='test',
+                     tasks:list[str]|None=None,  # regression tasks; default every one with a map
+                    ) -> pd.DataFrame:
+    "Per regression task and label source, at that source's labelled pixels of the held-out chips: prediction − label (on the task's definition) and prediction − truth."
+    pred_dir = Path(pred_dir)
+    root, meta = open_store(store)
+    mods = meta['modalities']
+    if 'truth' not in mods: raise DataError(store, "has no truth (only virtual landscapes do)")
+    sel = np.flatnonzero(root['meta/split'][:] == SPLITS.index(split))
+    origin, region = root['meta/origin'][:][sel], root['meta/region'][:][sel]
+    truth, size, rows = root['truth/data'].oindex[sel][:, 0], meta['chip_size'], []
+    for task, spec in TASKS.items():
+        if spec.is_classes or (tasks is not None and task not in tasks): continue
+        maps = [(ri, pred_dir/'maps'/r['name']/f'{task}.tif') for ri, r in enumerate(meta['regions'])]
+        maps = [(ri, f) for ri, f in maps if f.exists() and (region == ri).any()]
+        if not maps: continue
+        y = truth[:, [mods['truth']['bands'].index(b) for b in spec.truth]]
+        pred = np.full(y.shape, np.nan, 'float32')
+        for ri, f in maps:
+            i = np.flatnonzero(region == ri)
+            pred[i] = _read_map(f, [Window(int(c), int(r), size, size) for r, c in origin[i]])
+        for n, bands in spec.labels:
+            if n not in mods: continue
+            bi = [mods[n]['bands'].index(b) for b in bands]
+            lab, _ = convert_labels(root[f'{n}/data'].oindex[sel][:, 0][:, bi], label_model(mods[n], bi))
+            ok = np.isfinite(lab) & np.isfinite(pred) & np.isfinite(y)
+            if not ok.any(): continue
+            dl, dt = (pred - lab)[ok], (pred - y)[ok]
+            rows.append(dict(task=task, source=n, n=int(ok.sum()), bias_label=float(dl.mean()), rmse_label=float(np.sqrt(np.mean(dl**2))),
+                             bias_truth=float(dt.mean()), rmse_truth=float(np.sqrt(np.mean(dt**2))),
+                             label_bias=float(np.mean((lab - y)[ok]))))
+    return pd.DataFrame(rows, columns=['task', 'source', 'n', 'bias_label', 'rmse_label', 'bias_truth', 'rmse_truth', 'label_bias'])
+
 # %% ../../nbs/predict/54_evaluate.ipynb #b718cdfc
 def evaluate(pred_dir,                   # output of `abc3d predict` over the training landscape
              store,                      # the chip store of that landscape
-             out=None,                   # folder for scores.csv, pairs.csv, summary.json (default pred_dir/../evaluation)
+             out=None,                   # folder for scores.csv, pairs.csv, levels.csv, reliability.csv, sources.csv, summary.json (default pred_dir/../evaluation)
              n_boot:int=1000, seed:int=0) -> dict:
     "Score every map against the truth on the held-out blocks; write scores.csv, pairs.csv and summary.json."
     out = Path(out) if out else Path(pred_dir).parent/'evaluation'
@@ -223,11 +275,12 @@ def evaluate(pred_dir,                   # output of `abc3d predict` over the tr
     if not stats: raise DataError(Path(pred_dir)/'maps', "holds no map of a known task for the store's regions")
     table, summary = summarise(stats, n_boot, seed)
     levels, rel = detail_tables(stats)
+    sources = source_residuals(pred_dir, store)
     out.mkdir(parents=True, exist_ok=True)
-    for name, df in (('scores.csv', table), ('pairs.csv', pairs), ('levels.csv', levels), ('reliability.csv', rel)):
+    for name, df in (('scores.csv', table), ('pairs.csv', pairs), ('levels.csv', levels), ('reliability.csv', rel), ('sources.csv', sources)):
         with atomic_path(out/name, '.csv') as tmp: df.to_csv(tmp, index=False)
     write_json(out/'summary.json', summary | {'pred_dir': str(pred_dir), 'store': str(store)})
-    return dict(out=str(out), table=table, summary=summary, levels=levels, reliability=rel)
+    return dict(out=str(out), table=table, summary=summary, levels=levels, reliability=rel, sources=sources)
 
 def format_scores(table:pd.DataFrame, summary:dict) -> str:
     "The scores as a plain-text table and the summary line."

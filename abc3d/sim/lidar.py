@@ -16,7 +16,8 @@ from .truth import Landscape, hash_normal, seed_of, truth
 from .sensors import lonlat
 
 # %% auto #0
-__all__ = ['ATL08_FILL', 'gedi_shots', 'gedi_granules', 'write_gedi', 'atl08_granules', 'atl08_segments', 'write_atl08']
+__all__ = ['GEDI_SENSITIVITY', 'ATL08_FILL', 'ground_miss', 'gedi_slope', 'gedi_shots', 'gedi_granules', 'write_gedi',
+           'atl08_granules', 'atl08_segments', 'write_atl08']
 
 # %% ../../nbs/sim/21a_lidar.ipynb #727a0448
 def _track(land, rng, spacing, heading, offsets):
@@ -31,6 +32,18 @@ def _track(land, rng, spacing, heading, offsets):
     m = (x > l) & (x < r) & (y > b) & (y < t)
     return x[m], y[m], k[m], s[m]
 
+GEDI_SENSITIVITY = dict(power=0.99, coverage=0.96)   # beam sensitivity at night over open ground, before losses to canopy and noise
+
+def ground_miss(cover, sensitivity, width:float=0.015):
+    "Probability that a shot misses the ground: 10 % where the lidar canopy cover equals the beam sensitivity (its definition), rising above it."
+    return 1/(1 + np.exp(-(np.asarray(cover) - sensitivity)/width + np.log(9)))
+
+def gedi_slope(land:Landscape, x, y, d:float=12.5):
+    "Tangent of the terrain slope of the truth elevation across a GEDI footprint (±`d` m) at points `x`, `y`."
+    b = land.biome
+    z = lambda dx, dy: b.elev_relief*land.f('elev', x + dx, y + dy, False)
+    return np.hypot(z(d, 0) - z(-d, 0), z(0, d) - z(0, -d))/(2*d)
+
 def gedi_shots(land:Landscape, i:int) -> dict:
     "The shots of GEDI granule `i` over a region: true and reported positions, RH, flags and L4A AGBD."
     rng = np.random.default_rng(seed_of(land.seed, land.spec.name, 'gedi', i))
@@ -43,12 +56,19 @@ def gedi_shots(land:Landscape, i:int) -> dict:
     prof = np.mean([np.stack([t[f'rh{q}'] for q in range(10, 101, 10)], 1) for t in sub], 0)
     prof[:, -1] = np.max([t['canopy_height'] for t in sub], 0)
     t0 = sub[0]
+    night, power = rng.random() < .5, k >= 4                       # beams 0-3 (BEAM0000..BEAM0011) coverage, 4-7 full power
+    sens = np.clip(np.where(power, GEDI_SENSITIVITY['power'], GEDI_SENSITIVITY['coverage']) - (0 if night else 0.02)
+                   - 0.03*t0['cover']*rng.random(n) - rng.exponential(.008, n), 0.5, 1)
     ground = -1.5 - rng.uniform(0, 2, n)
     rh = np.stack([np.interp(np.arange(101), np.arange(0, 101, 10), np.r_[g, p]) for g, p in zip(ground, prof)])
-    rh = rh + rng.normal(0, .4, (n, 1)) + rng.normal(0, .25, rh.shape) + rng.normal(0, .03, (n, 1))*rh
+    miss = rng.random(n) < ground_miss(0.95*t0['cover'], sens)    # ground not found: the lowest mode sits in the canopy
+    lift = np.where(miss, rng.uniform(0.2, 0.6, n)*rh[:, 100], 0)
+    rh = np.maximum(rh - lift[:, None], 0)
+    tan = gedi_slope(land, x, y)                                   # the waveform stretches by the footprint's relief
+    rh = rh + (np.arange(101)/100)*(12.5*tan*(0.4 + 0.5*rng.normal(0, 1, n)))[:, None]
+    snr = np.where(power, 1, 1.3)*(1 if night else 1.5)             # weaker beams and solar background: noisier waveforms
+    rh = rh + rng.normal(0, .4, (n, 1))*snr[:, None] + rng.normal(0, .25, rh.shape) + rng.normal(0, .03, (n, 1))*rh
     rh = np.maximum.accumulate(rh, 1)
-    night = rng.random() < .5
-    sens = np.clip(0.985 - 0.04*t0['cover']*rng.random(n) - (0 if night else 0.02) - rng.exponential(.01, n), 0.5, 1)
     cloudy = np.zeros(n, bool)
     for _ in range(rng.poisson(s.max()/10000)): cloudy |= np.abs(s - rng.uniform(0, s.max())) < rng.uniform(100, 800)
     degrade = np.zeros(n, np.uint8)
@@ -63,7 +83,8 @@ def gedi_shots(land:Landscape, i:int) -> dict:
     agbd = (1.08*b.allom_a*rh98**(b.allom_b*0.97) + 2)*rng.lognormal(0, .15, n)
     agbd = np.where(cloudy, -9999, agbd)
     return dict(x=x, y=y, x_obs=x + err[:, 0], y_obs=y + err[:, 1], lon=lon, lat=lat_, beam=k.astype(int), s=s, rh=rh.astype(np.float32),
-                elev=np.where(cloudy, t0['elevation'] + rng.uniform(200, 2000, n), t0['elevation'] + rng.normal(0, .8, n)),
+                elev=np.where(cloudy, t0['elevation'] + rng.uniform(200, 2000, n), t0['elevation'] + lift + rng.normal(0, .8, n)),
+                ground_missed=miss, slope_tan=tan,
                 quality_flag=qf, degrade_flag=degrade, sensitivity=sens.astype(np.float32), night=night,
                 agbd=agbd.astype(np.float32), agbd_se=np.where(cloudy, -9999, 0.2*np.abs(agbd) + 8).astype(np.float32),
                 l4_quality_flag=(qf & (sens >= 0.95)).astype(np.uint8), true_agbd=t0['agbd'], true_h=t0['canopy_height'])

@@ -14,13 +14,13 @@ from pyproj import Transformer
 from ..core import atomic_path
 from ..data.grid import AnalysisGrid, utm_epsg, cog_from_tiff
 from ..data.readers import HLS_BANDS
-from .truth import Landscape, hash_normal, seed_of, truth, green_fraction, insolation, season, Fourier
+from .truth import Landscape, hash_normal, hash_complex, seed_of, truth, green_fraction, insolation, season, Fourier
 from scipy.special import ndtri
 
 # %% auto #0
-__all__ = ['log', 'VERSION', 'raster_out', 'write_rasters', 'mgrs_tile', 'hls_dates', 'lonlat', 'cloud_params', 'hls_window',
-           'r2_fit', 'coherence', 'dem_grid', 'lonlat_bounds', 'dem_name', 'dsm_window', 'als_grid', 'chm_window',
-           'write_era5']
+__all__ = ['log', 'VERSION', 'TDX_LOOKS', 'CROWN_RELIEF', 'raster_out', 'write_rasters', 'mgrs_tile', 'hls_dates', 'lonlat',
+           'cloud_params', 'hls_window', 'r2_fit', 'tdx_acquisitions', 'volume_coherence', 'coherence', 'dem_grid',
+           'lonlat_bounds', 'dem_name', 'dsm_window', 'als_grid', 'chm_window', 'write_era5']
 
 # %% ../../nbs/sim/21_sensors.ipynb #8f675baa
 log = logging.getLogger(__name__)
@@ -131,12 +131,41 @@ def r2_fit(X, y, seed:int=0) -> float:
     return float(1 - np.sum((A[b] @ coef - y[b])**2)/np.sum((y[b] - y[b].mean())**2))
 
 # %% ../../nbs/sim/21_sensors.ipynb #a4e83cf3
-def coherence(land:Landscape, t:dict, xs, ys):
-    "TanDEM-X-like coherence in [0, 1] from the truth `t` on the grid `xs`, `ys`."
-    gam = 0.93*np.sinc(0.8*t['canopy_height']/60)*(1 - 0.1*t['cover'])
-    gam = np.where(t['land_cover'] == 80, 0.12, gam)
+TDX_LOOKS = 12        # independent looks behind one 12 m coherence estimate
+_SIGMA0 = {10: -7.5, 20: -9., 30: -11., 40: -10., 50: -3., 60: -15., 80: -22., 90: -12.}   # X-band backscatter (dB) by land cover
+_NESZ, _INCIDENCE, _SYSTEM = -22., 38., 0.96   # noise-equivalent sigma0 (dB), incidence angle (deg), quantisation/ambiguity/co-registration
+
+def tdx_acquisitions(land:Landscape) -> dict:
+    "The two acquisitions of a region's coherence mosaic: height of ambiguity at mid-swath (m), wind, and the row share where they meet."
+    rng = np.random.default_rng(seed_of(land.seed, land.spec.name, 'tdx_acq'))
+    return dict(hoa=rng.uniform(30, 80, 2), wind=rng.uniform(0, 1, 2), split=rng.uniform(.3, .7))
+
+def volume_coherence(t:dict, kz):
+    "|Fourier transform| of the vertical scattering profile at wavenumber `kz` (rad/m), the profile taken as the truth's RH quantiles (ground share included)."
+    rh = np.stack([np.zeros_like(t['rh10'])] + [t[f'rh{q}'] for q in range(10, 101, 10)], -1)
+    z = (rh[..., 1:] + rh[..., :-1])/2                     # heights at the 5, 15, ..., 95 % quantiles of the profile
+    return np.abs(np.exp(1j*np.asarray(kz)[..., None]*z).mean(-1))
+
+def coherence(land:Landscape, t:dict, xs, ys, looks:int=TDX_LOOKS):
+    "TanDEM-X-like coherence in [0, 1] from the truth `t` on the grid `xs`, `ys`: system x SNR x temporal x volume decorrelation, estimated from `looks` looks."
+    acq, b = tdx_acquisitions(land), land.biome
+    l, bot, r, top = land.grid.bounds
+    X, Y = np.meshgrid(xs, ys)
+    a = (Y < bot + acq['split']*(top - bot)).astype(int)   # which acquisition covers the pixel
+    hoa = acq['hoa'][a]*(1 + 0.1*(X - (l + r)/2)/(r - l))  # the height of ambiguity changes across the swath
+    g_vol = volume_coherence(t, 2*np.pi/hoa)
+    dzdx = b.elev_relief*(land.f('elev', xs + 6, ys, True) - land.f('elev', xs - 6, ys, True))/12
+    local = np.radians(_INCIDENCE) - np.arctan(dzdx)       # slopes facing the sensor (looking east) are brighter
+    s0 = np.vectorize(_SIGMA0.get, otypes=[float])(t['land_cover']) + 10*np.log10(np.clip(np.cos(local), .05, 1)/np.cos(np.radians(_INCIDENCE)))
+    g_snr = 1/(1 + 10**(-(s0 - _NESZ)/10))
+    g_tmp = np.where(t['land_cover'] == 80, 0.05, 1 - 0.04*acq['wind'][a]*t['cover'])   # single pass: wind in the crowns; water decorrelates
+    gam = _SYSTEM*g_snr*g_tmp*g_vol
     ix, iy = np.meshgrid(np.floor(xs/12).astype(np.int64), np.floor(ys/12).astype(np.int64))
-    return np.clip(gam + 0.05*hash_normal(seed_of(land.seed, land.spec.name, 'tdx'), ix, iy), 0, 1)
+    n = lambda j: hash_complex(seed_of(land.seed, land.spec.name, 'tdx'), ix[..., None], iy[..., None], np.arange(looks)*2 + j)
+    s1, w = n(0), n(1)                                       # `looks` circular Gaussian pairs of correlation gam
+    s2 = gam[..., None]*s1 + np.sqrt(1 - gam[..., None]**2)*w
+    est = np.abs((s1*s2.conj()).sum(-1))/np.sqrt((np.abs(s1)**2).sum(-1)*(np.abs(s2)**2).sum(-1))
+    return np.clip(est, 0, 1)
 
 def dem_grid(land:Landscape, margin:float=0.005) -> AnalysisGrid:
     "The 1 arcsec EPSG:4326 grid of the DSM: the region's lon/lat bounds plus `margin` degrees, snapped to arcsec."
@@ -173,12 +202,14 @@ def als_grid(land:Landscape, size_m:float=2000.) -> AnalysisGrid:
     x0 = np.floor(rng.uniform(l, r - s)/30)*30; y0 = np.floor(rng.uniform(b + s, t)/30)*30
     return AnalysisGrid.from_corner(g.crs, x0, y0, 2., int(s//2), int(s//2))
 
+CROWN_RELIEF = 0.18   # crown tops and hollows: the CHM is the stand height x (1 + CROWN_RELIEF x a unit crown field)
+
 def chm_window(land:Landscape, g:AnalysisGrid, w:Window):
     "ALS canopy height model (m) of window `w` of the 2 m grid `g`: crowns and gaps over the true height."
     xs, ys = g.xs(w), g.ys(w)
     t = truth(land, xs, ys, grid=True)
     cr = land.f('crown', xs, ys, True)
-    h = t['canopy_height']*(1 + 0.18*cr)*np.where(cr < -1.6 + 2*t['cover'] - 1, 0.1, 1)
+    h = t['canopy_height']*(1 + CROWN_RELIEF*cr)*np.where(cr < -1.6 + 2*t['cover'] - 1, 0.1, 1)
     ix, iy = np.meshgrid(np.floor(xs/2).astype(np.int64), np.floor(ys/2).astype(np.int64))
     return np.clip(h + 0.15*hash_normal(seed_of(land.seed, land.spec.name, 'chm'), ix, iy), 0, None)
 

@@ -16,8 +16,8 @@ from ..tasks import RH_LEVELS
 
 # %% auto #0
 __all__ = ['BIOMES', 'WORLDCOVER', 'TRUTH_BANDS', 'TRUTH_UNITS', 'Biome', 'RegionSpec', 'region_grid', 'seed_of', 'Fourier',
-           'hash_normal', 'Landscape', 'land_cover', 'season', 'green_fraction', 'insolation', 'truth', 'gpp',
-           'truth_window', 'truth_stack']
+           'hash_normal', 'hash_complex', 'Landscape', 'land_cover', 'season', 'green_fraction', 'insolation', 'truth',
+           'gpp', 'truth_window', 'truth_stack']
 
 # %% ../../nbs/sim/20_truth.ipynb #08c7dc4c
 @dataclass(frozen=True)
@@ -116,16 +116,24 @@ class Fourier:
             out[s] = np.cos(np.outer(xf[s], self.kx) + np.outer(yf[s], self.ky) + self.phi) @ self.a
         return out.reshape(x.shape)
 
-def hash_normal(seed:int, *idx) -> np.ndarray:
-    "Standard normal noise that depends only on `seed` and integer index arrays (a counter-based generator)."
+def _hash_uniforms(seed:int, *idx):
+    "Two uniform (0, 1) draws that depend only on `seed` and integer index arrays (a counter-based generator)."
     h = np.uint64(seed*0x9E3779B97F4A7C15 % 2**64)
     for i in idx:
         h = (h ^ np.asarray(i).astype(np.uint64)) * np.uint64(0xBF58476D1CE4E5B9)
         h = (h ^ (h >> np.uint64(31))) * np.uint64(0x94D049BB133111EB)
     h2 = h * np.uint64(0xD6E8FEB86659FD93)
-    u1 = ((h >> np.uint64(11)).astype(np.float64) + .5)/2.**53
-    u2 = ((h2 >> np.uint64(11)).astype(np.float64) + .5)/2.**53
+    return (((h >> np.uint64(11)).astype(np.float64) + .5)/2.**53, ((h2 >> np.uint64(11)).astype(np.float64) + .5)/2.**53)
+
+def hash_normal(seed:int, *idx) -> np.ndarray:
+    "Standard normal noise that depends only on `seed` and integer index arrays (a counter-based generator)."
+    u1, u2 = _hash_uniforms(seed, *idx)
     return np.sqrt(-2*np.log(u1))*np.cos(2*np.pi*u2)
+
+def hash_complex(seed:int, *idx) -> np.ndarray:
+    "Circular complex Gaussian noise of unit variance (both Box-Muller normals of one hash), like `hash_normal`."
+    u1, u2 = _hash_uniforms(seed, *idx)
+    return np.sqrt(-np.log(u1))*np.exp(2j*np.pi*u2)
 
 # %% ../../nbs/sim/20_truth.ipynb #64fccfc8
 _FIELDS = dict(elev=(400, 40000, 1.0), clim=(5000, 60000, 1.0), wet=(250, 8000, 0.6), use=(300, 12000, 0.5),

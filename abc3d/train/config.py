@@ -47,11 +47,14 @@ class PretrainConfig(RunConfig):
 
 @dataclass
 class FinetuneConfig(RunConfig):
-    "Fine-tuning of one task, or several at once (comma-separated)."
-    task: str = 'agbd'               # task(s) of the task table, comma-separated, or 'all'
+    "Fine-tuning of every task at once (one encoder, all heads), or of some (comma-separated)."
+    task: str = 'all'                # task(s) of the task table, comma-separated, or 'all': the whole budget serves every task
     mode: str = 'full'               # linear, frozen, full or lora
     pretrained: str = 'auto'         # encoder export; 'auto': <data dir>/runs/pretrain/encoder if it exists; 'none': from scratch
     epochs: int = 3
+    lr: float = 6e-3                 # peak lr per `ref_batch` samples (3e-3 at batch 8): short CPU budgets need it; see below
+    layer_decay: float = 0.75        # lr of pretrained block i of d: decay**(d+1-i), so early layers keep their pretraining (BEiT/MAE fine-tuning)
+    encoder_lr: float = 0.5          # peak lr of a pretrained encoder relative to the new neck, decoder and heads
     modality_dropout: float = 0.2
     lora_rank: int = 8
     arch: str = 'vit'                # 'vit': the (pretrained) encoder; 'unet': a small supervised U-Net from scratch (a baseline)

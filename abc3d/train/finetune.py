@@ -12,15 +12,16 @@ from torchmetrics import MeanSquaredError, MeanAbsoluteError, MeanMetric, SumMet
 from torchmetrics.classification import MulticlassConfusionMatrix
 from ..models.encoder import EncoderConfig, MultimodalEncoder
 from ..models.neck import FusionNeck, PyramidDecoder, simple_fuse
-from ..models.unet import UNet
+from ..models.unet import UNet, PixelStem
+from statistics import NormalDist
 from ..tasks import TASKS, encode_classes
 from ..models.heads import make_head, gaussian_nll, masked_cross_entropy, scale, unscale, target_stats
-from .pretrain import make_optimizer, drop_modalities
+from .pretrain import drop_modalities, param_groups, warmup_cosine
 from .checkpoint import load_weights
 
 # %% auto #0
-__all__ = ['MODES', 'ARCHS', 'LORA_TARGETS', 'INPUT_KEYS', 'RegressionMetrics', 'SegmentationMetrics', 'truth_target',
-           'FinetuneTask', 'label_stats', 'load_finetuned']
+__all__ = ['MODES', 'ARCHS', 'LORA_TARGETS', 'FIT_LEVELS', 'INPUT_KEYS', 'RegressionMetrics', 'SegmentationMetrics',
+           'truth_target', 'FinetuneTask', 'label_stats', 'fit_std_scale', 'load_finetuned']
 
 # %% ../../nbs/train/41_finetune.ipynb #2ac3fe5f
 class RegressionMetrics(nn.Module):
@@ -108,7 +109,10 @@ class FinetuneTask(L.LightningModule):
                  modality_dropout:float=0.2,            # probability that a training batch loses modalities
                  lora_rank:int=8,
                  pyramid_dim:int=64,                    # width of the pixel features
-                 arch:str='vit'):                       # 'vit' (encoder + neck + decoder) or 'unet' (from scratch, a baseline)
+                 arch:str='vit',                        # 'vit' (encoder + neck + decoder) or 'unet' (from scratch, a baseline)
+                 pixel_path:bool=True,                  # full-resolution skips (`PixelStem`) into the decoder
+                 layer_decay:float=0.75,                # layer-wise lr decay of a pretrained encoder (block i of d: decay**(d+1-i))
+                 encoder_lr:float=0.5):                 # peak lr of a pretrained encoder relative to neck, decoder and heads
         super().__init__()
         if mode not in MODES: raise ValueError(f"unknown mode '{mode}'; the modes are {MODES}")
         if arch not in ARCHS: raise ValueError(f"unknown arch '{arch}'; the architectures are {ARCHS}")
@@ -127,10 +131,15 @@ class FinetuneTask(L.LightningModule):
             D, k = self.encoder.cfg.dim, self.encoder.cfg.patch
             if mode != 'linear':
                 self.neck = FusionNeck(D, len(self.encoder.cfg.modalities))
-                self.decoder = PyramidDecoder(D, k, pyramid_dim)
+                widths = (32, 48, 64)[:max(1, k.bit_length() - 3)] if pixel_path else ()   # strides 1 .. k/4
+                if widths: self.stem = PixelStem(bands, widths)
+                self.decoder = PyramidDecoder(D, k, pyramid_dim, skips=widths)
             self.modalities, fdim = list(self.encoder.cfg.modalities), D if mode == 'linear' else pyramid_dim
         channels = channels or {}
-        self.heads = nn.ModuleDict({t: make_head(TASKS[t], fdim, mode == 'linear', channels.get(t)) for t in self.tasks})
+        zero = lambda t: -self.stats[t]['mean'] / self.stats[t]['std'] if t in self.stats else None   # physical zero, normalised
+        self.heads = nn.ModuleDict({t: make_head(TASKS[t], fdim, mode == 'linear', channels.get(t), floor=zero(t)) for t in self.tasks})
+        for t in self.tasks:                                   # post-hoc std scale per channel (`calibrate`), 1 until fitted
+            if not TASKS[t].is_classes: self.register_buffer(f'calib_{t}', torch.ones(TASKS[t].channels))
         for t, w in (class_weights or {}).items(): self.register_buffer(f'cw_{t}', torch.tensor(w, dtype=torch.float32))
         self._apply_mode()
         self.metrics = nn.ModuleDict()
@@ -164,7 +173,7 @@ def features(self:FinetuneTask, batch:dict) -> torch.Tensor:
     k = self.encoder.cfg.patch
     if self.mode == 'linear': return F.interpolate(simple_fuse(tok, index, valid, (H // k, W // k)), size=(H, W), mode='bilinear')
     fmap, self.last_gates = self.neck(tok, index, valid, (H // k, W // k))
-    return self.decoder(fmap)
+    return self.decoder(fmap, self.stem(batch) if hasattr(self, 'stem') else None)
 
 @patch
 def forward(self:FinetuneTask, batch:dict) -> dict:
@@ -181,7 +190,7 @@ def predict(self:FinetuneTask, batch:dict) -> dict:
             probs = o.softmax(1); out[t] = {'class': probs.argmax(1, keepdim=True), 'probs': probs}
         else:
             mean, var = unscale(*o, self.stats.get(t, {'mean': 0., 'std': 1.}))
-            out[t] = {'mean': mean, 'std': var.sqrt()}
+            out[t] = {'mean': mean, 'std': var.sqrt() * getattr(self, f'calib_{t}').view(1, -1, 1, 1)}
     return out
 
 # %% ../../nbs/train/41_finetune.ipynb #a1b83be1
@@ -194,7 +203,9 @@ def task_losses(self:FinetuneTask, out:dict, batch:dict) -> dict[str, torch.Tens
         if TASKS[t].is_classes:
             losses[t] = masked_cross_entropy(o, value, mask, getattr(self, f'cw_{t}', None))
         else:
-            losses[t] = gaussian_nll(*o, scale(value, self.stats.get(t, {'mean': 0., 'std': 1.})), mask)
+            st = self.stats.get(t, {'mean': 0., 'std': 1.})
+            noise = batch.get('label_var', {}).get(t)                  # the label's own error variance (target units), if known
+            losses[t] = gaussian_nll(*o, scale(value, st), mask, None if noise is None else noise / st['std'] ** 2)
     return losses
 
 @patch
@@ -241,11 +252,35 @@ def on_test_epoch_end(self:FinetuneTask): self._log_metrics('test')
 @patch
 def predict_step(self:FinetuneTask, batch, batch_idx): return self.predict(batch)
 
+def _layer(name:str, depth:int) -> int:
+    "Depth of an encoder parameter: 0 for the tokenizer and embeddings, i + 1 for block i, depth + 1 for the final norm."
+    if name.startswith('blocks.'): return int(name.split('.')[1]) + 1
+    return depth + 1 if name.startswith('norm.') else 0
+
+@patch
+def lr_groups(self:FinetuneTask) -> list[dict]:
+    "AdamW parameter groups with their `lr_scale`: 1 for neck, decoder, stem and heads; for a pretrained encoder `encoder_lr * layer_decay**(depth + 1 - layer)`."
+    hp = self.hparams
+    rest = nn.ModuleDict({n: m for n, m in self.named_children() if n not in ('metrics', 'encoder')})
+    groups = [g | {'lr_scale': 1.} for g in param_groups(rest, hp.weight_decay)]
+    if not hasattr(self, 'encoder'): return groups
+    depth, tables = self.encoder.cfg.depth, {id(p) for m in self.encoder.modules() if isinstance(m, nn.Embedding) for p in m.parameters()}
+    by = {}
+    for n, p in self.encoder.named_parameters():
+        if not p.requires_grad: continue
+        s = hp.encoder_lr * hp.layer_decay ** (depth + 1 - _layer(n, depth)) if hp.pretrained else 1.
+        wd = 0. if p.ndim < 2 or id(p) in tables or n.endswith(('token', 'tokens')) else hp.weight_decay
+        by.setdefault((s, wd), []).append(p)
+    return groups + [{'params': ps, 'weight_decay': wd, 'lr_scale': s} for (s, wd), ps in by.items()]
+
 @patch
 def configure_optimizers(self:FinetuneTask):
-    trainable = nn.ModuleDict({n: m for n, m in self.named_children() if n != 'metrics'})
-    return make_optimizer(trainable, self.hparams.lr, self.hparams.weight_decay, self.hparams.warmup,
-                          int(self.trainer.estimated_stepping_batches), betas=(0.9, 0.999))
+    hp = self.hparams
+    groups = [{'params': g['params'], 'weight_decay': g['weight_decay'], 'lr': hp.lr * g['lr_scale']} for g in self.lr_groups() if g['params']]
+    opt = torch.optim.AdamW(groups, lr=hp.lr, betas=(0.9, 0.999))
+    total = int(self.trainer.estimated_stepping_batches)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: warmup_cosine(s, hp.warmup, total))
+    return {'optimizer': opt, 'lr_scheduler': {'scheduler': sched, 'interval': 'step'}}
 
 # %% ../../nbs/train/41_finetune.ipynb #201b9731
 def label_stats(dataset, tasks:list[str], batch:int=16) -> tuple[dict, dict]:
@@ -267,12 +302,66 @@ def label_stats(dataset, tasks:list[str], batch:int=16) -> tuple[dict, dict]:
         else: stats[t] = target_stats(TASKS[t], v, m)
     return stats, weights
 
+# %% ../../nbs/train/41_finetune.ipynb #8002c42b
+FIT_LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)     # nominal central-interval levels the calibration fits
+
+def fit_std_scale(err:np.ndarray,                  # prediction minus label [n]
+                  std:np.ndarray,                  # predicted std [n]
+                  noise:np.ndarray|None=None,      # variance of the label's own error [n], or None
+                  levels=FIT_LEVELS,
+                  grid:np.ndarray=np.geomspace(0.05, 20, 301)) -> float:
+    "The factor on `std` whose central intervals cover the labels closest to the nominal `levels` (least squares)."
+    err, std = np.abs(np.asarray(err, float)), np.asarray(std, float)
+    noise = np.zeros_like(std) if noise is None else np.nan_to_num(np.asarray(noise, float)).clip(min=0)
+    lv = np.asarray(levels, float)
+    k = np.array([NormalDist().inv_cdf((1 + q) / 2) for q in lv])
+    loss = [(((err[None] <= k[:, None] * np.sqrt((s * std) ** 2 + noise)[None]).mean(1) - lv) ** 2).sum() for s in grid]
+    return float(grid[int(np.argmin(loss))])
+
+def _to(x, device):
+    if isinstance(x, dict): return {k: _to(v, device) for k, v in x.items()}
+    if isinstance(x, tuple): return tuple(_to(v, device) for v in x)
+    return x.to(device) if torch.is_tensor(x) else x
+
+@patch
+def calibrate(self:FinetuneTask, batches,           # an iterable of batches: the validation split
+              max_pixels:int=20000, min_pixels:int=30, seed:int=0) -> dict[str, list[float]]:
+    "Fit and set the std factor of every regression task and channel on the labels of `batches`; returns {task: [factor per channel]}."
+    tasks = [t for t in self.tasks if not TASKS[t].is_classes]
+    for t in tasks: getattr(self, f'calib_{t}').fill_(1.)
+    acc = {t: [] for t in tasks}
+    was = self.training; self.eval()
+    with torch.no_grad():
+        for b in batches:
+            b = _to(b, self.device)
+            pred = self.predict(b)
+            for t in tasks:
+                value, mask = b['targets'][t]
+                m = mask[:, 0] & torch.isfinite(value).all(1)
+                if not m.any(): continue
+                noise = b.get('label_var', {}).get(t, torch.zeros_like(value))
+                pick = lambda x: x.permute(0, 2, 3, 1)[m].double().cpu().numpy()              # [n, C]
+                acc[t].append(np.stack([pick(pred[t]['mean'] - value), pick(pred[t]['std']), pick(noise.expand_as(value))]))
+    self.train(was)
+    rng, out = np.random.default_rng(seed), {}
+    for t in tasks:
+        a = np.concatenate(acc[t], 1) if acc[t] else np.zeros((3, 0, TASKS[t].channels))
+        if a.shape[1] > max_pixels: a = a[:, rng.choice(a.shape[1], max_pixels, replace=False)]
+        f = [fit_std_scale(*a[:, :, c]) if a.shape[1] >= min_pixels else 1. for c in range(a.shape[2])]
+        getattr(self, f'calib_{t}').copy_(torch.tensor(f))
+        out[t] = f
+    return out
+
 # %% ../../nbs/train/41_finetune.ipynb #81b67dd0
 INPUT_KEYS = ('kind', 'bands', 'units', 'gsd', 'wavelengths', 'bandwidths', 'mean', 'std')   # per input modality, in an export
 
 def load_finetuned(path) -> FinetuneTask:
     "A fine-tuned model from its export (`model.safetensors` + `model.json`), ready for prediction."
     sd, cfg = load_weights(path)
-    task = FinetuneTask(**cfg['finetune'])
+    hp = dict(cfg['finetune'])
+    if not any(k.startswith('stem.') for k in sd): hp.setdefault('pixel_path', False)     # an export from before the pixel path
+    task = FinetuneTask(**hp)
+    for k, v in task.state_dict().items():
+        if k.startswith('calib_'): sd.setdefault(k, v)                 # ... or before calibration: scale 1
     task.load_state_dict(sd)
     return task.eval()

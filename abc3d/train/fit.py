@@ -16,7 +16,7 @@ from ..core import DataError, data_dir, write_json, atomic_path
 from .checkpoint import AtomicCheckpointIO, export_weights, load_weights, file_sha256
 from ..data.loader import ChipDataModule
 from ..models.encoder import EncoderConfig
-from ..tasks import task_list, class_codes, class_channels
+from ..tasks import TASKS, task_list, class_codes, class_channels
 from .pretrain import PretrainTask, scaled_lr
 from .finetune import FinetuneTask, label_stats, MODES, INPUT_KEYS, load_finetuned
 from .config import RunConfig, PretrainConfig, FinetuneConfig, load_config
@@ -159,7 +159,8 @@ def run_finetune(cfg:FinetuneConfig) -> dict:
     tasks = task_list(cfg.task)
     if cfg.mode not in MODES: raise ValueError(f"unknown mode '{cfg.mode}'; the modes are {MODES}")
     t0 = time.perf_counter()
-    store, out, last = _prepare(cfg, f"finetune_{'+'.join(tasks)}_{cfg.mode}" if cfg.arch == 'vit' else f"{cfg.arch}_{'+'.join(tasks)}")
+    name = 'all' if set(tasks) == set(TASKS) else '+'.join(tasks)
+    store, out, last = _prepare(cfg, f"finetune_{name}_{cfg.mode}" if cfg.arch == 'vit' else f"{cfg.arch}_{name}")
     if last and (out/'result.json').exists(): return json.loads((out/'result.json').read_text()) | {'reused': True}
     L.seed_everything(cfg.seed, verbose=False)
     dm = _datamodule(cfg, store, tasks, truth=True)
@@ -179,10 +180,13 @@ def run_finetune(cfg:FinetuneConfig) -> dict:
     task = FinetuneTask(tasks, enc, bands, cfg.mode, stats=stats, channels=class_channels(codes) or None,
                         class_weights=weights, class_codes=codes, truth_bands=truth_bands,
                         pretrained=str(pre) if pre else None, lr=lr, weight_decay=cfg.weight_decay, warmup=cfg.warmup,
-                        modality_dropout=cfg.modality_dropout, lora_rank=cfg.lora_rank, arch=cfg.arch)
+                        modality_dropout=cfg.modality_dropout, lora_rank=cfg.lora_rank, arch=cfg.arch,
+                        layer_decay=cfg.layer_decay, encoder_lr=cfg.encoder_lr)
     trainer = make_trainer(cfg, out)
     trainer.fit(task, dm, ckpt_path=last, weights_only=True)
     check_requeue(trainer)
+    val = dm.ds['val']                                   # post-hoc std factors on the validation labels, the same on every rank
+    calib = task.calibrate(val[list(range(i, min(i + cfg.batch_size, len(val))))] for i in range(0, len(val), cfg.batch_size))
     ranks = rank_agreement(trainer, task, out)
     metrics = trainer.test(task, dm, verbose=False)[0]
     held_out = {}
@@ -197,7 +201,7 @@ def run_finetune(cfg:FinetuneConfig) -> dict:
                                            'pretrained_sha256': file_sha256(pre) if pre else None, 'steps': int(trainer.global_step)})
         write_json(out/'metrics.json', held_out)
     return _finish(out, trainer, t0, model=str(out/'model.safetensors'), pretrained=str(pre) if pre else None,
-                   metrics=held_out, ranks=ranks)
+                   metrics=held_out, calibration=calib, ranks=ranks)
 
 
 # %% ../../nbs/train/45_fit.ipynb #b5ad969f
