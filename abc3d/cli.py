@@ -377,7 +377,7 @@ def _study_commands(sub, D):
     bl.set_defaults(fn=_baseline)
 
     st = sub.add_parser('study', help='does the foundation model earn its place? methods x tasks x label fractions x seeds on held-out blocks', formatter_class=D,
-                        description='Trains every method (gbm, unet, scratch, and the pretrained model in the modes full, lora, frozen, linear) at 100/10/1 %% '
+                        description='Trains every method (gbm, unet, scratch, and the pretrained model in the modes full, lora, frozen, linear) at 100/10/1 % '
                                     'of the labels and several seeds, maps the landscape, scores every map on the held-out blocks; writes study.csv, table.csv, '
                                     'summary.csv and figures. Resumable: finished cells are reused. The default profile fits 60 min on 2 CPU cores.')
     st.add_argument('--quick', action='store_true', help='a tiny grid (the tests)')

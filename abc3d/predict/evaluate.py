@@ -88,7 +88,8 @@ def seam_ratio(a:np.ndarray,             # a map [H, W] (NaN allowed)
         m = np.array([np.nanmean(d[:, ph == k]) if (ph == k).any() else np.nan for k in range(patch)])
         if np.isfinite(m).sum() < 2: continue
         k = np.nanargmax(m)
-        out.append(m[k] / np.nanmean(np.delete(m, k)))
+        rest = np.nanmean(np.delete(m, k))
+        out.append(1.0 if m[k] == rest else m[k] / rest if rest > 0 else float('inf'))   # a flat map has no seams
     return float(max(out)) if out else float('nan')
 
 # %% ../../nbs/predict/54_evaluate.ipynb #0f3625b3
