@@ -13,15 +13,14 @@ from torchmetrics.classification import MulticlassConfusionMatrix
 from ..models.encoder import EncoderConfig, MultimodalEncoder
 from ..models.neck import FusionNeck, PyramidDecoder, simple_fuse
 from ..models.unet import UNet, PixelStem
-from statistics import NormalDist
 from ..tasks import TASKS, encode_classes
 from ..models.heads import make_head, gaussian_nll, masked_cross_entropy, scale, unscale, target_stats
 from .pretrain import drop_modalities, param_groups, warmup_cosine
 from .checkpoint import load_weights
 
 # %% auto #0
-__all__ = ['MODES', 'ARCHS', 'LORA_TARGETS', 'FIT_LEVELS', 'INPUT_KEYS', 'RegressionMetrics', 'SegmentationMetrics',
-           'truth_target', 'FinetuneTask', 'label_stats', 'fit_std_scale', 'load_finetuned']
+__all__ = ['MODES', 'ARCHS', 'LORA_TARGETS', 'INPUT_KEYS', 'RegressionMetrics', 'SegmentationMetrics', 'truth_target',
+           'FinetuneTask', 'label_stats', 'load_finetuned']
 
 # %% ../../nbs/train/41_finetune.ipynb #2ac3fe5f
 class RegressionMetrics(nn.Module):
@@ -301,56 +300,6 @@ def label_stats(dataset, tasks:list[str], batch:int=16) -> tuple[dict, dict]:
             weights[t] = (w / w[freq > 0].mean()).tolist()
         else: stats[t] = target_stats(TASKS[t], v, m)
     return stats, weights
-
-# %% ../../nbs/train/41_finetune.ipynb #8002c42b
-FIT_LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)     # nominal central-interval levels the calibration fits
-
-def fit_std_scale(err:np.ndarray,                  # prediction minus label [n]
-                  std:np.ndarray,                  # predicted std [n]
-                  noise:np.ndarray|None=None,      # variance of the label's own error [n], or None
-                  levels=FIT_LEVELS,
-                  grid:np.ndarray=np.geomspace(0.05, 20, 301)) -> float:
-    "The factor on `std` whose central intervals cover the labels closest to the nominal `levels` (least squares)."
-    err, std = np.abs(np.asarray(err, float)), np.asarray(std, float)
-    noise = np.zeros_like(std) if noise is None else np.nan_to_num(np.asarray(noise, float)).clip(min=0)
-    lv = np.asarray(levels, float)
-    k = np.array([NormalDist().inv_cdf((1 + q) / 2) for q in lv])
-    loss = [(((err[None] <= k[:, None] * np.sqrt((s * std) ** 2 + noise)[None]).mean(1) - lv) ** 2).sum() for s in grid]
-    return float(grid[int(np.argmin(loss))])
-
-def _to(x, device):
-    if isinstance(x, dict): return {k: _to(v, device) for k, v in x.items()}
-    if isinstance(x, tuple): return tuple(_to(v, device) for v in x)
-    return x.to(device) if torch.is_tensor(x) else x
-
-@patch
-def calibrate(self:FinetuneTask, batches,           # an iterable of batches: the validation split
-              max_pixels:int=20000, min_pixels:int=30, seed:int=0) -> dict[str, list[float]]:
-    "Fit and set the std factor of every regression task and channel on the labels of `batches`; returns {task: [factor per channel]}."
-    tasks = [t for t in self.tasks if not TASKS[t].is_classes]
-    for t in tasks: getattr(self, f'calib_{t}').fill_(1.)
-    acc = {t: [] for t in tasks}
-    was = self.training; self.eval()
-    with torch.no_grad():
-        for b in batches:
-            b = _to(b, self.device)
-            pred = self.predict(b)
-            for t in tasks:
-                value, mask = b['targets'][t]
-                m = mask[:, 0] & torch.isfinite(value).all(1)
-                if not m.any(): continue
-                noise = b.get('label_var', {}).get(t, torch.zeros_like(value))
-                pick = lambda x: x.permute(0, 2, 3, 1)[m].double().cpu().numpy()              # [n, C]
-                acc[t].append(np.stack([pick(pred[t]['mean'] - value), pick(pred[t]['std']), pick(noise.expand_as(value))]))
-    self.train(was)
-    rng, out = np.random.default_rng(seed), {}
-    for t in tasks:
-        a = np.concatenate(acc[t], 1) if acc[t] else np.zeros((3, 0, TASKS[t].channels))
-        if a.shape[1] > max_pixels: a = a[:, rng.choice(a.shape[1], max_pixels, replace=False)]
-        f = [fit_std_scale(*a[:, :, c]) if a.shape[1] >= min_pixels else 1. for c in range(a.shape[2])]
-        getattr(self, f'calib_{t}').copy_(torch.tensor(f))
-        out[t] = f
-    return out
 
 # %% ../../nbs/train/41_finetune.ipynb #81b67dd0
 INPUT_KEYS = ('kind', 'bands', 'units', 'gsd', 'wavelengths', 'bandwidths', 'mean', 'std')   # per input modality, in an export

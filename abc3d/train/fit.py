@@ -19,6 +19,7 @@ from ..models.encoder import EncoderConfig
 from ..tasks import TASKS, task_list, class_codes, class_channels
 from .pretrain import PretrainTask, scaled_lr
 from .finetune import FinetuneTask, label_stats, MODES, INPUT_KEYS, load_finetuned
+import abc3d.train.calibrate                      # adds `FinetuneTask.calibrate`
 from .config import RunConfig, PretrainConfig, FinetuneConfig, load_config
 from .slurm import Requeue, check_requeue, rank_agreement, slurm_job, srun_step
 
