@@ -99,7 +99,7 @@ def root_shoot(agb:np.ndarray,            # above-ground biomass density (Mg ha-
         codes = np.unique(lc[np.isfinite(lc)]).astype(int)
         if unknown := [int(c) for c in codes if c not in table]:
             raise ValueError(f"land-cover class(es) {unknown} have no root:shoot ratio in the constants' root_shoot.land_cover")
-        kind = {k: np.isin(lc, [c for c, v in table.items() if v == k]) for k in ('forest', 'grassland', 'none')}
+        kind = {k: np.isin(lc, [c for c, v in table.items() if v == k]) for k in ('forest', 'grassland', 'cropland', 'none')}
     if kind['forest'].any():
         zname, z = _zone(rs, zone)
         bounds = [cl['agb_below'] for cl in z['classes'][:-1]]
@@ -110,6 +110,7 @@ def root_shoot(agb:np.ndarray,            # above-ground biomass density (Mg ha-
     if kind.get('grassland', np.zeros(1, bool)).any():
         zname, z = _zone(rs, zone)
         put(kind['grassland'], rs['grassland'][z['grassland']], f"grassland:{z['grassland']}")
+    if kind.get('cropland', np.zeros(1, bool)).any(): put(kind['cropland'], rs['cropland'], 'cropland')
     if 'none' in kind: ratio[kind['none']], std[kind['none']] = 0., 0.
     return ratio, std, row, names
 

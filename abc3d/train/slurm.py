@@ -55,11 +55,15 @@ REQUEUE_EXIT = 3    # exit status of `abc3d pretrain/finetune` after a requeue (
 class Requeued(Exception):
     "A run saved its checkpoint on the pre-timeout signal and stopped; SLURM (or the user, with --resume) continues it."
 
+def _ignore_usr1(): signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+
 def requeue_job(job:str) -> str|None:
     "Ask SLURM to requeue `job`; None when done, else the error."
-    try: r = subprocess.run(['scontrol', 'requeue', job], capture_output=True, text=True, timeout=60)
+    # scontrol runs inside the job step: a pre-timeout signal that reaches it late must not kill it before it answers
+    try: r = subprocess.run(['scontrol', 'requeue', job], capture_output=True, text=True, timeout=60, preexec_fn=_ignore_usr1)
     except (OSError, subprocess.TimeoutExpired) as e: return str(e)
-    return None if r.returncode == 0 else (r.stderr or r.stdout).strip()
+    if r.returncode == 0: return None
+    return (r.stderr or r.stdout).strip() or (f"scontrol was stopped by signal {-r.returncode}" if r.returncode < 0 else f"scontrol exited with status {r.returncode}")
 
 class Requeue(L.Callback):
     "On `sig`: all ranks stop at the next step end, save `ckpt`, and rank 0 requeues the SLURM job (if in one)."
