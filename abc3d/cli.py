@@ -4,13 +4,13 @@
 
 # %% ../nbs/90_cli.ipynb #fa6cece2
 from __future__ import annotations
-import argparse, json, os, sys, time
+import argparse, json, os, re, sys, time
 from pathlib import Path
 from .core import data_dir, DataError, CatalogError
 from .tasks import TASKS
 
 # %% auto #0
-__all__ = ['landscape_summary', 'parser', 'main']
+__all__ = ['BAD_INPUT', 'landscape_summary', 'parser', 'error_line', 'main']
 
 # %% ../nbs/90_cli.ipynb #396fd49a
 def _report(what, res, secs):
@@ -24,6 +24,49 @@ def _show(d:dict, indent:int=1):
         if isinstance(v, dict): print(' '*indent + f"{k}:"); _show(v, indent + 2)
         else: print(' '*indent + f"{k}: {', '.join(map(str, v)) if isinstance(v, (list, tuple)) else v}")
 
+def _number(kind, lo=None, hi=None, lo_open:bool=False):
+    "An argparse type: a `kind` (int or float) of at least `lo` (more than `lo` when `lo_open`) and at most `hi`."
+    def conv(s):
+        try: v = kind(s)
+        except ValueError: raise argparse.ArgumentTypeError(f"takes {'an integer' if kind is int else 'a number'}, not {s!r}") from None
+        if (lo is not None and (v <= lo if lo_open else v < lo)) or (hi is not None and v > hi) or v != v:
+            what = f"in {'(' if lo_open else '['}{lo}, {hi}]" if hi is not None else f"{'more than' if lo_open else 'at least'} {lo}"
+            raise argparse.ArgumentTypeError(f"must be {what}, not {s}")
+        return v
+    conv.__name__ = kind.__name__
+    return conv
+
+_count, _index, _share = _number(int, 1), _number(int, 0), _number(float, 0, 1, lo_open=True)
+
+def _list_of(kind):
+    "An argparse type: comma-separated values of the argparse type `kind`."
+    def conv(s): return [kind(x) for x in s.split(',')] if s.strip() else []
+    conv.__name__ = 'list'
+    return conv
+
+def _device(s:str) -> str:
+    "'cpu', 'cuda' or 'cuda:N'."
+    if not re.fullmatch(r'cpu|cuda(:\d+)?', s): raise argparse.ArgumentTypeError(f"must be 'cpu', 'cuda' or 'cuda:N', not {s!r}")
+    return s
+
+def _fractions(s:str) -> tuple:
+    "Three shares (train, val, test) in [0, 1] that add up to 1."
+    v = tuple(_number(float, 0, 1)(x) for x in s.split(','))
+    if len(v) != 3 or abs(sum(v) - 1) > 1e-6: raise argparse.ArgumentTypeError(f"takes three shares train,val,test that add up to 1, not {s}")
+    return v
+
+def _setting(f):
+    "The argparse type of config field `f`: its type, then its rule."
+    from abc3d.train.config import check_setting
+    kind = type(f.default)
+    def conv(s):
+        try: v = kind(s)
+        except ValueError: raise argparse.ArgumentTypeError(f"takes {'an integer' if kind is int else 'a number'}, not {s!r}") from None
+        try: return check_setting(f.name, v, f.default)
+        except ValueError as e: raise argparse.ArgumentTypeError(str(e).replace(f"setting '{f.name}' ", '')) from None
+    conv.__name__ = kind.__name__
+    return conv
+
 def _config_args(p:argparse.ArgumentParser, cls):
     "One flag per field of config dataclass `cls` (default None: the config file or the field's default applies)."
     from dataclasses import fields, is_dataclass
@@ -36,7 +79,7 @@ def _config_args(p:argparse.ArgumentParser, cls):
         flag, h = '--' + f.name.replace('_', '-'), docs.get(f.name, '') + (f" (default: {f.default})" if f.default != '' else '')
         if f.name == 'task': h += f"; the tasks: {', '.join(TASKS)}"
         if isinstance(f.default, bool): p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=h)
-        else: p.add_argument(flag, type=type(f.default), default=None, help=h)
+        else: p.add_argument(flag, type=_setting(f), default=None, help=h)
 
 def _overrides(a, cls) -> dict:
     from dataclasses import fields
@@ -73,7 +116,9 @@ def _landscape(out, **kw):
     return landscape_summary(root) | {'reused': before is not None and man.stat().st_mtime_ns == before}
 
 def _twin(a):
-    from abc3d.sim.truth import RegionSpec
+    from abc3d.sim.truth import RegionSpec, BIOMES
+    if bad := [b for b in a.biomes.split(',') if b not in BIOMES]:
+        raise ValueError(f"--biomes: unknown biome(s) {bad}; the biomes are {', '.join(BIOMES)}")
     regions = [RegionSpec(name=f'{b}_{i}', biome=b, size_px=a.size_px, res=a.res) for i, b in enumerate(a.biomes.split(','))]
     t = time.perf_counter()
     res = _landscape(a.out, regions=regions, seed=a.seed, year=a.year, n_dates=a.dates, block=a.block, overwrite=a.overwrite)
@@ -83,7 +128,7 @@ def _chips(a):
     from abc3d.data.chips import build_chips
     t = time.perf_counter()
     split = dict(block=a.block) if a.block is not None else {}
-    if a.fractions: split['fractions'] = tuple(float(f) for f in a.fractions.split(','))
+    if a.fractions: split['fractions'] = a.fractions
     res = build_chips(a.landscape, a.out, catalog=a.catalog, chip_size=a.chip_size, **split, seed=a.seed,
                       modalities=a.modalities.split(',') if a.modalities else None, overwrite=a.overwrite,
                       workers=a.workers)
@@ -112,13 +157,13 @@ def _data_commands(sub, D):
     t = sub.add_parser('twin', help='simulate a virtual landscape and write it in real product formats', formatter_class=D,
                        description='Simulate one region per biome (seeded truth: terrain, climate, land cover, canopy, biomass, roots, soil carbon, disturbance, GPP) and observe it with simulated HLS, TanDEM-X, GLO-30, ERA5-Land, GEDI, ICESat-2, airborne lidar, plots and towers, written in the real products\' layouts.')
     t.add_argument('--out', default=str(data_dir()/'landscape'), help='output folder of the landscape')
-    t.add_argument('--seed', type=int, default=0, help='random seed of the truth and the sensors')
+    t.add_argument('--seed', type=_index, default=0, help='random seed of the truth and the sensors')
     t.add_argument('--biomes', default='tropical_moist,temperate', help='comma-separated biomes, one region each (tropical_moist, temperate, boreal, dry)')
-    t.add_argument('--size-px', type=int, default=384, help='region edge in pixels of the analysis grid')
-    t.add_argument('--res', type=float, default=30.0, help='analysis grid resolution in metres')
+    t.add_argument('--size-px', type=_number(int, 32), default=384, help='region edge in pixels of the analysis grid')
+    t.add_argument('--res', type=_number(float, 0, lo_open=True), default=30.0, help='analysis grid resolution in metres')
     t.add_argument('--year', type=int, default=2021, help='year of the optical time series and lidar')
-    t.add_argument('--dates', type=int, default=6, help='number of HLS dates')
-    t.add_argument('--block', type=int, default=512, help='pixels per processing block (bounds the memory for large regions)')
+    t.add_argument('--dates', type=_count, default=6, help='number of HLS dates')
+    t.add_argument('--block', type=_number(int, 16), default=512, help='pixels per processing block (bounds the memory for large regions)')
     t.add_argument('--overwrite', action='store_true', help='replace an existing landscape built with other parameters')
     t.set_defaults(fn=_twin)
 
@@ -127,13 +172,13 @@ def _data_commands(sub, D):
     c.add_argument('--landscape', default=str(data_dir()/'landscape'), help='landscape folder (with landscape.json)')
     c.add_argument('--out', default=None, help='chip store path (default: chips.zarr beside the landscape)')
     c.add_argument('--catalog', default=None, help='data catalog YAML (default: the project\'s data_catalog.yaml)')
-    c.add_argument('--chip-size', type=int, default=None, help='chip edge in pixels (default: the catalog\'s grid.chip_size)')
-    c.add_argument('--block', type=int, default=None, help='edge, in chips, of the spatial blocks that are assigned to one split (default 1)')
-    c.add_argument('--fractions', default=None, help='train,val,test shares of the blocks (default 0.65,0.1,0.25)')
-    c.add_argument('--seed', type=int, default=0, help='seed of the split')
+    c.add_argument('--chip-size', type=_number(int, 8), default=None, help='chip edge in pixels (default: the catalog\'s grid.chip_size)')
+    c.add_argument('--block', type=_count, default=None, help='edge, in chips, of the spatial blocks that are assigned to one split (default 1)')
+    c.add_argument('--fractions', type=_fractions, default=None, help='train,val,test shares of the blocks (default 0.65,0.1,0.25)')
+    c.add_argument('--seed', type=_index, default=0, help='seed of the split')
     c.add_argument('--modalities', default=None, help='comma-separated modalities to include (default: all with files)')
     c.add_argument('--overwrite', action='store_true', help='rebuild a store that was built from other inputs')
-    c.add_argument('--workers', type=int, default=0, help='dask worker processes on this machine (0: one process); the store is the same')
+    c.add_argument('--workers', type=_index, default=0, help='dask worker processes on this machine (0: one process); the store is the same')
     c.set_defaults(fn=_chips)
 
     k = sub.add_parser('catalog', help='validate and list the data catalog', formatter_class=D)
@@ -225,13 +270,13 @@ def _train_commands(sub, D):
     r.add_argument('--out', default=str(data_dir()/'run'), help='run folder of the main job (records, runs, maps, report)')
     r.add_argument('--data', default=str(data_dir()), help='folder of the landscape and its chip store')
     r.add_argument('--tasks', default='', help=f"tasks to fine-tune, comma-separated (default: all: {', '.join(TASKS)})")
-    r.add_argument('--size-px', type=int, default=None, help='edge of the landscape regions in pixels (default: the embedded default, 384)')
-    r.add_argument('--dates', type=int, default=None, help='HLS dates of the landscape (default: the embedded default, 6)')
-    r.add_argument('--preset', default='tiny', help='encoder size: tiny, base, large or huge')
-    r.add_argument('--pretrain-steps', type=int, default=None, help='optimizer steps of the MAE pretraining (default: the main job\'s budget)')
-    r.add_argument('--finetune-steps', type=int, default=None, help='optimizer steps of the multi-task fine-tuning (default: the main job\'s budget)')
-    r.add_argument('--seed', type=int, default=0, help='seed of the training runs')
-    r.add_argument('--device', default='cpu', help="'cpu' or 'cuda'")
+    r.add_argument('--size-px', type=_number(int, 32), default=None, help='edge of the landscape regions in pixels (default: the embedded default, 384)')
+    r.add_argument('--dates', type=_count, default=None, help='HLS dates of the landscape (default: the embedded default, 6)')
+    r.add_argument('--preset', default='tiny', choices=['tiny', 'base', 'large', 'huge'], help='encoder size: tiny, base, large or huge')
+    r.add_argument('--pretrain-steps', type=_count, default=None, help='optimizer steps of the MAE pretraining (default: the main job\'s budget)')
+    r.add_argument('--finetune-steps', type=_count, default=None, help='optimizer steps of the multi-task fine-tuning (default: the main job\'s budget)')
+    r.add_argument('--seed', type=_index, default=0, help='seed of the training runs')
+    r.add_argument('--device', type=_device, default='cpu', help="'cpu' or 'cuda'")
     r.set_defaults(fn=_run)
 
     nbk = sub.add_parser('notebook', help='execute a run notebook (nbs/runs) with papermill; the executed copy is the record', formatter_class=D,
@@ -301,10 +346,10 @@ def _predict_commands(sub, D):
     pr.add_argument('--catalog', default=None, help="a catalog YAML pointing at your own files (or the landscape's catalog)")
     pr.add_argument('--region', default=None, help='region name(s), comma-separated (default: all of the landscape; with a catalog, the {region} values)')
     pr.add_argument('--out', default=str(data_dir()/'predict'), help='output folder')
-    pr.add_argument('--overlap', type=int, default=16, help='pixels shared by neighbouring windows')
-    pr.add_argument('--batch-size', type=int, default=8, help='windows per forward pass')
-    pr.add_argument('--device', default='cpu', help="'cpu' or 'cuda'")
-    pr.add_argument('--stop-after', type=int, default=None, help='stop after this many strips per region (continue later)')
+    pr.add_argument('--overlap', type=_index, default=16, help='pixels shared by neighbouring windows')
+    pr.add_argument('--batch-size', type=_count, default=8, help='windows per forward pass')
+    pr.add_argument('--device', type=_device, default='cpu', help="'cpu' or 'cuda'")
+    pr.add_argument('--stop-after', type=_count, default=None, help='stop after this many strips per region (continue later)')
     pr.set_defaults(fn=_predict)
 
     cb = sub.add_parser('carbon', help='carbon stocks and CO2e per pixel with uncertainty, and totals per region or polygon', formatter_class=D)
@@ -320,8 +365,8 @@ def _predict_commands(sub, D):
     ev.add_argument('pred_dir', help='output folder of abc3d predict (over the landscape of STORE)')
     ev.add_argument('--store', default=str(data_dir()/'chips.zarr'), help='the chip store the models were trained on')
     ev.add_argument('--out', default=None, help='folder for scores.csv, pairs.csv, summary.json (default: beside PRED_DIR)')
-    ev.add_argument('--n-boot', type=int, default=1000, help='bootstrap resamples of the held-out blocks')
-    ev.add_argument('--seed', type=int, default=0, help='bootstrap seed')
+    ev.add_argument('--n-boot', type=_count, default=1000, help='bootstrap resamples of the held-out blocks')
+    ev.add_argument('--seed', type=_index, default=0, help='bootstrap seed')
     ev.set_defaults(fn=_evaluate)
 
     tl = sub.add_parser('tiles', help='prediction of large areas as a job array: plan tiles, run one, merge them, or list the missing ones', formatter_class=D,
@@ -331,13 +376,13 @@ def _predict_commands(sub, D):
     tl.add_argument('--landscape', default=None, help='plan: a landscape folder')
     tl.add_argument('--catalog', default=None, help='plan: a catalog YAML of your own files')
     tl.add_argument('--region', default=None, help='plan: region name(s), comma-separated (default: all)')
-    tl.add_argument('--tile-px', type=int, default=2048, help='plan: core edge of a tile in pixels (rounded up to whole window strides)')
-    tl.add_argument('--chip-size', type=int, default=None, help="plan: the models' window in pixels (default: the catalog's chip size)")
-    tl.add_argument('--overlap', type=int, default=16, help='plan: pixels shared by neighbouring windows')
+    tl.add_argument('--tile-px', type=_number(int, 16), default=2048, help='plan: core edge of a tile in pixels (rounded up to whole window strides)')
+    tl.add_argument('--chip-size', type=_number(int, 8), default=None, help="plan: the models' window in pixels (default: the catalog's chip size)")
+    tl.add_argument('--overlap', type=_index, default=16, help='plan: pixels shared by neighbouring windows')
     tl.add_argument('--model', nargs='+', default=None, help='run: fine-tuned export(s), one per task (plan: only needed with --catalog)')
-    tl.add_argument('--index', type=int, default=None, help='run: the tile (default: $SLURM_ARRAY_TASK_ID)')
-    tl.add_argument('--batch-size', type=int, default=8, help='run: windows per forward pass')
-    tl.add_argument('--device', default='cpu', help="run: 'cpu' or 'cuda'")
+    tl.add_argument('--index', type=_index, default=None, help='run: the tile (default: $SLURM_ARRAY_TASK_ID)')
+    tl.add_argument('--batch-size', type=_count, default=8, help='run: windows per forward pass')
+    tl.add_argument('--device', type=_device, default='cpu', help="run: 'cpu' or 'cuda'")
     tl.set_defaults(fn=_tiles)
 
 
@@ -349,15 +394,12 @@ def _baseline(a):
     _report('gradient-boosting baseline', res, time.perf_counter() - t0)
     print(f"score it with: abc3d evaluate {a.out} --store {a.store}")
 
-def _floats(s:str|None): return [float(x) for x in s.split(',')] if s else None
-def _ints(s:str|None): return [int(x) for x in s.split(',')] if s else None
-
 def _study(a):
     from abc3d.baselines.study import run_study, format_study
     if a.quick and a.device.startswith('cuda'): raise SystemExit("abc3d study: give --quick or --device cuda, not both")
     profile = 'quick' if a.quick else 'cuda' if a.device.startswith('cuda') else 'default'
-    res = run_study(a.out, a.landscape, a.store, profile, methods=a.methods.split(',') if a.methods else None, fractions=_floats(a.fractions),
-                    seeds=_ints(a.seeds), steps=a.steps, tasks=a.tasks)
+    res = run_study(a.out, a.landscape, a.store, profile, methods=a.methods.split(',') if a.methods else None, fractions=a.fractions or None,
+                    seeds=a.seeds or None, steps=a.steps, tasks=a.tasks)
     print(format_study(res['table'], res['summary'], res['sources']))
     print(f"study ({profile}, {res['cells']} cells) written to {res['out']} in {res['seconds']:.0f} s ({res['seconds'] / 60:.1f} min)")
 
@@ -371,9 +413,9 @@ def _study_commands(sub, D):
     bl.add_argument('--landscape', default=str(data_dir()/'landscape'), help='the landscape to map')
     bl.add_argument('--out', default=str(data_dir()/'baseline_gbm'), help='output folder (maps/, stac/, model.gbm.json)')
     bl.add_argument('--tasks', default='all', help="tasks, comma-separated, or 'all'")
-    bl.add_argument('--label-fraction', type=float, default=1.0, help='share of the labelled training pixels used (nested per seed)')
-    bl.add_argument('--seed', type=int, default=0)
-    bl.add_argument('--n-estimators', type=int, default=200, help='boosting rounds per model')
+    bl.add_argument('--label-fraction', type=_share, default=1.0, help='share of the labelled training pixels used (nested per seed)')
+    bl.add_argument('--seed', type=_index, default=0, help='seed of the label subset and the boosting')
+    bl.add_argument('--n-estimators', type=_count, default=200, help='boosting rounds per model')
     bl.set_defaults(fn=_baseline)
 
     st = sub.add_parser('study', help='does the foundation model earn its place? methods x tasks x label fractions x seeds on held-out blocks', formatter_class=D,
@@ -381,14 +423,14 @@ def _study_commands(sub, D):
                                     'of the labels and several seeds, maps the landscape, scores every map on the held-out blocks; writes study.csv, table.csv, '
                                     'summary.csv and figures. Resumable: finished cells are reused. The default profile fits 60 min on 2 CPU cores.')
     st.add_argument('--quick', action='store_true', help='a tiny grid (the tests)')
-    st.add_argument('--device', default='cpu', help="'cuda': the GPU profile (longer budgets, base encoder)")
+    st.add_argument('--device', type=_device, default='cpu', help="'cuda': the GPU profile (longer budgets, base encoder)")
     st.add_argument('--out', default=str(data_dir()/'study'), help='study folder')
     st.add_argument('--landscape', default=None, help='landscape (default: <data dir>/landscape, built if missing)')
     st.add_argument('--store', default=None, help='its chip store (default: <data dir>/chips.zarr, built if missing)')
     st.add_argument('--methods', default=None, help='methods, comma-separated (default: the profile\'s)')
-    st.add_argument('--fractions', default=None, help='label fractions, comma-separated (default 1,0.1,0.01)')
-    st.add_argument('--seeds', default=None, help='seeds, comma-separated (default 0,1,2)')
-    st.add_argument('--steps', type=int, default=None, help='optimizer steps of every deep method')
+    st.add_argument('--fractions', type=_list_of(_share), default=None, help='label fractions, comma-separated (default 1,0.1,0.01)')
+    st.add_argument('--seeds', type=_list_of(_index), default=None, help='seeds, comma-separated (default 0,1,2)')
+    st.add_argument('--steps', type=_count, default=None, help='optimizer steps of every deep method')
     st.add_argument('--tasks', default=None, help="tasks, comma-separated (default: the profile's)")
     st.set_defaults(fn=_study)
 
@@ -404,7 +446,7 @@ def _bench(a):
         print(format_bench_model(bench_model(presets, device=a.device, steps=a.steps, mae_presets=presets)))
     elif a.what == 'predict':
         from abc3d.tools.bench_predict import bench_predict, format_bench_predict
-        print(format_bench_predict(bench_predict(tuple(int(s) for s in a.sizes.split(',')), batch_size=a.batch_size,
+        print(format_bench_predict(bench_predict(tuple(a.sizes), batch_size=a.batch_size,
                                                  repeats=a.repeats)))
 
 def _docs(a):
@@ -419,14 +461,14 @@ def _tool_commands(sub, D):
     b.add_argument('what', choices=['data', 'model', 'predict'], help='data: DataModule vs raw bytes vs on-the-fly reading; model: training steps of the encoder vs nn.TransformerEncoder, MAE masked vs unmasked, MFU, peak memory; predict: the prediction pipeline vs the bare forward, peak memory for regions 16x apart')
     b.add_argument('--store', default=str(data_dir()/'chips.zarr'), help='chip store to read (data)')
     b.add_argument('--landscape', default=None, help='its landscape (default: beside the store)')
-    b.add_argument('--batch-size', type=int, default=16, help='samples (data) or windows (predict) per batch')
-    b.add_argument('--workers', type=int, default=0, help='DataLoader workers')
-    b.add_argument('--epochs', type=int, default=3, help='passes over the store (data)')
+    b.add_argument('--batch-size', type=_count, default=16, help='samples (data) or windows (predict) per batch')
+    b.add_argument('--workers', type=_index, default=0, help='DataLoader workers')
+    b.add_argument('--epochs', type=_count, default=3, help='passes over the store (data)')
     b.add_argument('--presets', default='tiny,base', help='encoder presets to time, comma-separated (model)')
-    b.add_argument('--device', default='cpu', help="'cpu' or 'cuda' (model; bf16 autocast on cuda)")
-    b.add_argument('--steps', type=int, default=3, help='timed training steps per measurement (model)')
-    b.add_argument('--sizes', default='128,512', help='region edges in pixels, comma-separated (predict)')
-    b.add_argument('--repeats', type=int, default=2, help='measurements of each, the fastest counting (predict)')
+    b.add_argument('--device', type=_device, default='cpu', help="'cpu' or 'cuda' (model; bf16 autocast on cuda)")
+    b.add_argument('--steps', type=_count, default=3, help='timed training steps per measurement (model)')
+    b.add_argument('--sizes', type=_list_of(_number(int, 16)), default='128,512', help='region edges in pixels, comma-separated (predict)')
+    b.add_argument('--repeats', type=_count, default=2, help='measurements of each, the fastest counting (predict)')
     b.set_defaults(fn=_bench)
 
     dc = sub.add_parser('docs', help="build the documentation site offline into _docs/, following _quarto.yml", formatter_class=D)
@@ -436,21 +478,43 @@ def _tool_commands(sub, D):
 
 
 # %% ../nbs/90_cli.ipynb #404ec4b9
+class _Parser(argparse.ArgumentParser):
+    "An argument parser whose usage errors are one line that points to --help."
+    def error(self, message): self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
 def parser() -> argparse.ArgumentParser:
     "The `abc3d` argument parser."
-    p = argparse.ArgumentParser('abc3d', description='abc3d: multimodal Earth-observation foundation model for carbon stocks in 3D')
+    from abc3d import __version__
+    p = _Parser('abc3d', description='abc3d: multimodal Earth-observation foundation model for carbon stocks in 3D')
+    p.add_argument('--version', action='version', version=f'abc3d {__version__}')
+    p.add_argument('--debug', action='store_true', help='on an error, show the traceback (also: ABC3D_DEBUG=1); accepted anywhere on the line')
     sub = p.add_subparsers(dest='cmd', required=True)
     D = argparse.ArgumentDefaultsHelpFormatter
     for add in (_data_commands, _train_commands, _predict_commands, _study_commands, _tool_commands): add(sub, D)
     return p
 
+BAD_INPUT = (ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError)   # DataError and CatalogError are ValueErrors
+
+def error_line(e:BaseException) -> str:
+    "One line for error `e`: the message of a bad-input error; the kind and a hint for anything else."
+    msg = ' '.join(str(e).split())
+    if len(msg) > 600: msg = msg[:600] + ' ...'
+    return msg if isinstance(e, BAD_INPUT) else f"{type(e).__name__}: {msg} (run again with --debug for the traceback)"
+
 def main(argv=None):
     "Entry point of the `abc3d` command."
-    a = parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = '--debug' in argv or os.environ.get('ABC3D_DEBUG', '') not in ('', '0')
+    a = parser().parse_args([x for x in argv if x != '--debug'])
     try: a.fn(a)
-    except (DataError, CatalogError) as e:
-        print(f"abc3d {a.cmd}: error: {e}", file=sys.stderr)
-        sys.exit(2)
+    except KeyboardInterrupt:
+        if debug: raise
+        print(f"abc3d {a.cmd}: interrupted", file=sys.stderr)
+        sys.exit(130)
+    except Exception as e:
+        if debug: raise
+        print(f"abc3d {a.cmd}: error: {error_line(e)}", file=sys.stderr)
+        sys.exit(2 if isinstance(e, BAD_INPUT) else 1)
 
 # %% ../nbs/90_cli.ipynb #341698a7
 #| eval: false

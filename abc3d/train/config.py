@@ -4,13 +4,47 @@
 
 # %% ../../nbs/train/43_config.ipynb #810bbac8
 from __future__ import annotations
+import os
 from dataclasses import dataclass, fields
 from pathlib import Path
 import yaml
 from ..core import DataError
 
 # %% auto #0
-__all__ = ['RunConfig', 'PretrainConfig', 'FinetuneConfig', 'load_config']
+__all__ = ['RULES', 'check_setting', 'RunConfig', 'PretrainConfig', 'FinetuneConfig', 'load_config']
+
+# %% ../../nbs/train/43_config.ipynb #6373725e
+def _at_least(lo): return (lambda v: v >= lo), f"at least {lo}"
+def _within(lo, hi, lo_open=False, hi_open=False):
+    ok = lambda v: (v > lo if lo_open else v >= lo) and (v < hi if hi_open else v <= hi)
+    return ok, f"in {'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}"
+def _one_of(*xs): return (lambda v: v in xs), f"one of {', '.join(xs)}"
+def _tasks(v):
+    from abc3d.tasks import task_list
+    try: return bool(task_list(v))
+    except ValueError: return False
+
+# the valid values of every setting (checked when a config is made, and by the command-line flags)
+RULES = dict(
+    preset=_one_of('tiny', 'base', 'large', 'huge'), epochs=_at_least(1), max_steps=((lambda v: v == -1 or v >= 1), "-1 or at least 1"),
+    batch_size=_at_least(1), lr=_within(0, 1, lo_open=True), ref_batch=_at_least(1), weight_decay=_at_least(0), warmup=_at_least(0),
+    grad_clip=_at_least(0), accelerator=_one_of('auto', 'cpu', 'gpu', 'cuda', 'mps'), devices=_at_least(1), nodes=_at_least(1),
+    precision=_one_of('auto', '32-true', '32', 'bf16-mixed', 'bf16-true', '16-mixed', '64-true'), num_workers=_at_least(0),
+    ckpt_every=_at_least(1), seed=_at_least(0), mask_ratio=_within(0, 1, True, True), drop_time_loc=_within(0, 1), dec_dim=_at_least(1),
+    task=(_tasks, "'all' or task names of the task table, comma-separated (abc3d tasks)"), mode=_one_of('linear', 'frozen', 'full', 'lora'),
+    layer_decay=_within(0, 1, lo_open=True), encoder_lr=_within(0, 10, lo_open=True), modality_dropout=_within(0, 1, hi_open=True),
+    lora_rank=_at_least(1), arch=_one_of('vit', 'unet'), label_fraction=_within(0, 1, lo_open=True))
+
+def check_setting(name:str, value, default):
+    "`value` of setting `name` as the type of its `default`, or a ValueError that says what the setting takes."
+    kind = type(default)
+    if kind is str and isinstance(value, os.PathLike): value = os.fspath(value)
+    elif kind is float and isinstance(value, int) and not isinstance(value, bool): value = float(value)
+    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+        raise ValueError(f"setting '{name}' takes {'an' if kind is int else 'a'} {kind.__name__}, not {value!r}")
+    ok, what = RULES.get(name, (None, ''))
+    if ok is not None and not ok(value): raise ValueError(f"setting '{name}' must be {what}, not {value!r}")
+    return value
 
 # %% ../../nbs/train/43_config.ipynb #f4ba3b71
 @dataclass
@@ -36,6 +70,9 @@ class RunConfig:
     ckpt_every: int = 5              # optimizer steps between resumable checkpoints
     seed: int = 0
     resume: bool = False             # continue the run in `out` from its last checkpoint
+
+    def __post_init__(self):
+        for f in fields(self): setattr(self, f.name, check_setting(f.name, getattr(self, f.name), f.default))
 
 @dataclass
 class PretrainConfig(RunConfig):
@@ -74,4 +111,8 @@ def load_config(cls, path=None, **overrides) -> RunConfig:
     values |= {k: v for k, v in overrides.items() if v is not None}
     bad = sorted(set(values) - names)
     if bad: raise ValueError(f"unknown setting(s) {bad}; the settings are {sorted(names)}")
-    return cls(**values)
+    try: return cls(**values)
+    except ValueError as e:
+        if path and any(e.args[0].startswith(f"setting '{k}'") for k in values if k not in overrides or overrides[k] is None):
+            raise DataError(path, e.args[0]) from None   # the bad value came from the file: name it
+        raise
