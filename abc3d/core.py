@@ -9,7 +9,8 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 # %% auto #0
-__all__ = ['DataError', 'CatalogError', 'atomic_path', 'write_json', 'digest', 'progress', 'realdata_dir', 'data_dir']
+__all__ = ['DataError', 'CatalogError', 'atomic_path', 'write_json', 'digest', 'file_identity', 'inputs_digest', 'progress',
+           'realdata_dir', 'data_dir']
 
 # %% ../nbs/00_core.ipynb #1d540704
 class DataError(ValueError):
@@ -51,6 +52,25 @@ def write_json(path, obj, **kw):
 def digest(obj) -> str:
     "SHA-256 of `obj` as canonical JSON (sorted keys): the identity of a set of parameters."
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+# %% ../nbs/00_core.ipynb #13972240
+def file_identity(path, block:int=1 << 16) -> list:
+    "[size, mtime_ns, hash of the first and last `block` bytes] of a file: changes when its content does."
+    st, h = os.stat(path), hashlib.sha256()
+    with open(path, 'rb') as f:
+        h.update(f.read(block))
+        if st.st_size > block: f.seek(max(block, st.st_size - block)); h.update(f.read(block))
+    return [st.st_size, st.st_mtime_ns, h.hexdigest()[:16]]
+
+def inputs_digest(paths) -> str:
+    "One digest of what `paths` hold (files by `file_identity`; a folder by the size and time of every file under it; a missing path as missing)."
+    ids = {}
+    for p in sorted({str(Path(p).resolve()) for p in paths}):
+        q = Path(p)
+        if q.is_file(): ids[p] = file_identity(q)
+        elif q.is_dir(): ids[p] = sorted((str(f.relative_to(q)), f.stat().st_size, f.stat().st_mtime_ns) for f in q.rglob('*') if f.is_file())
+        else: ids[p] = None
+    return digest(ids)
 
 # %% ../nbs/00_core.ipynb #97f30839
 def progress(it=None, desc:str='', total:int|None=None, **kw):

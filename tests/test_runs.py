@@ -80,6 +80,18 @@ def test_main_job_again_reuses_every_step(main_job):
     assert 'landscape: reused' in out.stdout or 'landscape: done' in out.stdout
 
 
+def test_main_job_reruns_a_step_whose_input_changed(main_job):
+    "A record is reused only while what it was made from is unchanged: new predictions make the evaluation run again."
+    root, _ = main_job
+    pj = root/'run'/'predict'/'predict.json'
+    pj.write_text(pj.read_text())                                     # the predictions are written anew (same parameters)
+    out = run('run', '--out', root/'run', '--data', root, '--size-px', 192, '--dates', 2, '--pretrain-steps', 3,
+              '--finetune-steps', 3)
+    assert out.returncode == 0, out.stderr[-3000:]
+    for step in ['pretrain', 'finetune', 'predict + carbon', 'baseline (gbm)']: assert f'{step}: reused' in out.stdout
+    assert 'evaluate: done' in out.stdout
+
+
 def _maps(folder):
     out = {}
     for f in sorted(Path(folder).rglob('*.tif')):

@@ -8,7 +8,7 @@ import hashlib, json, time
 from pathlib import Path
 import numpy as np, torch
 from fastcore.basics import AttrDict
-from ..core import DataError, atomic_path, progress, write_json
+from ..core import DataError, atomic_path, progress, write_json, inputs_digest
 from ..tasks import TASKS, task_list, class_codes
 from ..data.loader import ChipDataset
 from ..data.catalog import RASTER_KINDS
@@ -203,7 +203,8 @@ def train_gbm(store,                     # chip store (its training split)
     from abc3d.predict.maps import predict
     out = Path(out)
     key = dict(store=str(Path(store).resolve()), landscape=str(Path(landscape).resolve()), tasks=task_list(tasks), label_fraction=label_fraction,
-               seed=seed, n_estimators=n_estimators, overlap=overlap)
+               seed=seed, n_estimators=n_estimators, overlap=overlap,
+               inputs=inputs_digest([Path(store)/'zarr.json', landscape]))     # a rebuilt store or a changed landscape: fitted again
     if (out/'result.json').exists():
         old = json.loads((out/'result.json').read_text())
         if old.get('key') == key and old.get('complete'): return old | {'reused': True}

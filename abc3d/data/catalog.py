@@ -4,7 +4,7 @@
 
 # %% ../../nbs/data/10_catalog.ipynb #f296b4d2
 from __future__ import annotations
-import os, glob
+import os, glob, hashlib
 from pathlib import Path
 from typing import Literal
 import yaml
@@ -15,7 +15,7 @@ from ..tasks import TASKS
 
 # %% auto #0
 __all__ = ['KINDS', 'RASTER_KINDS', 'RESAMPLINGS', 'Band', 'LabelError', 'Modality', 'GridSettings', 'Catalog', 'load_catalog',
-           'modality_files', 'check_files']
+           'modality_files', 'input_files', 'catalog_sha256', 'check_files']
 
 # %% ../../nbs/data/10_catalog.ipynb #83689180
 KINDS = ('spectral_raster', 'scalar_raster', 'class_raster', 'climate_grid', 'sparse_points', 'plots_table', 'truth_raster')
@@ -202,6 +202,19 @@ def modality_files(cat:Catalog, name:str, region:str|None=None, band:str|None=No
         raise CatalogError(f"{cat.path} modality '{name}', field 'files'",
                            f"'{pats}' matches no file under {cat.root_dir}" + (f" for region '{region}'" if region else ''))
     return out
+
+def input_files(cat:Catalog, names:list[str], region:str|None=None) -> list[Path]:
+    "Every file of the modalities `names` for `region` (a modality with no file there is skipped): what a result made from them depends on."
+    out = set()
+    for n in names:
+        if cat[n].files is None: continue
+        try: out.update(modality_files(cat, n, region))
+        except CatalogError: pass
+    return sorted(out)
+
+def catalog_sha256(cat:Catalog) -> str:
+    "SHA-256 of the catalog's file (of its content where it has none)."
+    return hashlib.sha256(Path(cat.path).read_bytes() if cat.path else cat.model_dump_json().encode()).hexdigest()
 
 def check_files(cat:Catalog, regions=None,  # region names; None checks the globs across all regions
                ) -> dict[str, int]:

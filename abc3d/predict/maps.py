@@ -4,15 +4,15 @@
 
 # %% ../../nbs/predict/51_maps.ipynb #0c2f5fb0
 from __future__ import annotations
-import hashlib, json, shutil, time
+import json, shutil, time
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np, torch, rasterio, pystac
 from rasterio.warp import transform_bounds
 from rasterio.windows import Window
-from ..core import DataError, atomic_path, write_json, progress, digest
-from ..data.catalog import Catalog, load_catalog
+from ..core import DataError, atomic_path, write_json, progress, digest, inputs_digest
+from ..data.catalog import Catalog, load_catalog, input_files, catalog_sha256
 from ..data.grid import AnalysisGrid, tiff_profile, cog_from_tiff, climate_context
 from concurrent.futures import ThreadPoolExecutor
 from ..data.catalog import RASTER_KINDS
@@ -135,7 +135,8 @@ def predict_region(models:list[Predictor], cat:Catalog, region:dict, grid:Analys
     names = sorted({v[0] for pl in plans for v in pl.values()})
     rows, cols = window_starts(grid.height, size, size - overlap), window_starts(grid.width, size, size - overlap)
     key = dict(models=[m.sha256 for m in models], feed={s: v[0] for pl in plans for s, v in pl.items()}, size=size, overlap=overlap,
-               batch_size=batch_size, grid=[grid.crs, list(grid.transform)[:6], grid.width, grid.height], params=params or {})
+               batch_size=batch_size, grid=[grid.crs, list(grid.transform)[:6], grid.width, grid.height], params=params or {},
+               catalog=catalog_sha256(cat), inputs=inputs_digest(input_files(cat, names, name)))   # a changed input file or catalog: not reused
     work, maps, item_path = out/'.work'/name, out/'maps'/name, out/'stac'/f'{name}.json'
     files = _files(products)
     if item_path.exists() and json.loads(item_path.read_text())['properties'].get('abc3d:plan') == digest(key):
@@ -199,14 +200,13 @@ def write_stac_item(path, region:dict, grid:AnalysisGrid, written:list, files:di
     "Write the STAC item of one region's maps (JSON, atomically)."
     w, s, e, n = region['lonlat_bounds']
     geom = {'type': 'Polygon', 'coordinates': [[[w, s], [e, s], [e, n], [w, n], [w, s]]]}
-    cat_text = Path(cat.path).read_bytes() if cat.path else cat.model_dump_json().encode()
     item = pystac.Item(id=f"abc3d-{region['name']}", geometry=geom, bbox=[w, s, e, n], datetime=None,
                        start_datetime=_dt(region.get('dates', [None])[0]), end_datetime=_dt(region.get('dates', [None])[-1]),
                        properties={'created': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()),
                                    'proj:code': grid.crs, 'proj:shape': [grid.height, grid.width],
                                    'proj:transform': list(grid.transform)[:6],
                                    'abc3d:models': [dict(path=str(m.path), sha256=m.sha256, tasks=m.tasks) for m in models],
-                                   'abc3d:catalog': dict(path=str(cat.path), sha256=hashlib.sha256(cat_text).hexdigest()),
+                                   'abc3d:catalog': dict(path=str(cat.path), sha256=catalog_sha256(cat)),
                                    'abc3d:parameters': key, 'abc3d:plan': digest(key)})
     path = Path(path)
     for p in written:
@@ -260,7 +260,7 @@ def predict(models,                    # model export(s) (`model.safetensors` or
         todo = [catalog_region(cat, r, names) for r in (regions or ['region'])]
     params = dict(overlap=overlap, batch_size=batch_size)
     done = [predict_region(models, cat, r, g, out, overlap, batch_size, device, stop_after, params) for r, g in todo]
-    summary = dict(out=str(out), regions=done, complete=all(d.get('complete', d['reused']) for d in done),
+    summary = dict(out=str(out), regions=done, complete=all(d.get('complete', d['reused']) for d in done), reused=all(d['reused'] for d in done),
                    tasks=[t for m in models for t in m.tasks], seconds=round(time.perf_counter() - t0, 1))
     if summary['complete']:
         if (out/'.work').is_dir() and not any((out/'.work').iterdir()): (out/'.work').rmdir()

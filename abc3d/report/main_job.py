@@ -10,7 +10,7 @@ import numpy as np, pandas as pd
 import matplotlib
 import matplotlib.pyplot as plt
 import abc3d
-from ..core import DataError, atomic_path, write_json, data_dir
+from ..core import DataError, atomic_path, write_json, data_dir, inputs_digest
 from ..tasks import TASKS, task_list
 
 # %% auto #0
@@ -29,13 +29,17 @@ def run_notebook(name:str,               # run notebook in nbs/runs (without .ip
                  parameters:dict,        # values for its parameters cell
                  progress:bool|None=None,
                  log_output:bool=False,  # echo the notebook's output as it runs (batch jobs: into the job log)
+                 inputs=(),              # files or folders the run reads (a store's zarr.json, an export...): a change makes it run again
                 ) -> dict:
-    "Execute a run notebook with papermill into `dst` (atomically); skip it when `dst` exists with the same parameters."
+    "Execute a run notebook with papermill into `dst` (atomically); skip it when `dst` exists with the same parameters and unchanged inputs."
     import papermill as pm, nbformat
     dst = Path(dst)
     params = json.loads(json.dumps(parameters, default=str))
-    if dst.exists() and nbformat.read(dst, 4).metadata.get('papermill', {}).get('parameters') == params:
-        return dict(notebook=str(dst), reused=True, seconds=0.0)
+    key = inputs_digest(inputs)
+    if dst.exists():
+        meta = nbformat.read(dst, 4).metadata
+        if meta.get('papermill', {}).get('parameters') == params and meta.get('abc3d', {}).get('inputs') == key:
+            return dict(notebook=str(dst), reused=True, seconds=0.0)
     t0 = time.perf_counter()
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(f'.{dst.stem}.running.ipynb')
@@ -52,6 +56,9 @@ def run_notebook(name:str,               # run notebook in nbs/runs (without .ip
     finally:
         if env is None: os.environ.pop('ABC3D_PROGRESS', None)
         else: os.environ['ABC3D_PROGRESS'] = env
+    rec = nbformat.read(tmp, 4)
+    rec.metadata['abc3d'] = dict(inputs=key)                 # what the record was made from (its skip key)
+    nbformat.write(rec, tmp)
     os.replace(tmp, dst)
     return dict(notebook=str(dst), reused=False, seconds=round(time.perf_counter() - t0, 1))
 
@@ -139,16 +146,20 @@ def run_pipeline(out=None,                 # run folder (default <data dir>/run)
     step('chips', lambda: build_chips(land, store))
     nbs = out/'notebooks'
     common = dict(store=str(store), preset=preset, seed=seed, accelerator='gpu' if device.startswith('cuda') else 'cpu', epochs=10**6)
-    step('pretrain', lambda: run_notebook('pretrain', nbs/'pretrain.ipynb', common | dict(out=str(out/'pretrain'), max_steps=pretrain_steps)))
+    meta = store/'zarr.json'                                                  # rewritten whenever the store is (re)built
+    step('pretrain', lambda: run_notebook('pretrain', nbs/'pretrain.ipynb', common | dict(out=str(out/'pretrain'), max_steps=pretrain_steps),
+                                          inputs=[meta]))
     name = 'all' if set(tasks) == set(TASKS) else '+'.join(tasks)            # one encoder, every head: the budget serves every task
     run = out/f'finetune_{name}_{mode}'
     step('finetune', lambda: run_notebook('finetune', nbs/'finetune.ipynb', common | dict(
-        out=str(run), task=','.join(tasks), mode=mode, max_steps=finetune_steps, pretrained=str(out/'pretrain'/'encoder.safetensors'))))
+        out=str(run), task=','.join(tasks), mode=mode, max_steps=finetune_steps, pretrained=str(out/'pretrain'/'encoder.safetensors')),
+        inputs=[meta, out/'pretrain'/'encoder.safetensors']))
     models = [str(run/'model.safetensors')]
     step('predict + carbon', lambda: run_notebook('predict', nbs/'predict.ipynb', dict(
-        models=models, landscape=str(land), out=str(out/'predict'), carbon=str(out/'carbon'), device=device)))
+        models=models, landscape=str(land), out=str(out/'predict'), carbon=str(out/'carbon'), device=device), inputs=[*models, land]))
     step('evaluate', lambda: run_notebook('evaluate', nbs/'evaluate.ipynb', dict(
-        pred_dir=str(out/'predict'), store=str(store), out=str(out/'evaluation'), runs=str(out), n_boot=n_boot, seed=seed)))
+        pred_dir=str(out/'predict'), store=str(store), out=str(out/'evaluation'), runs=str(out), n_boot=n_boot, seed=seed),
+        inputs=[meta, out/'predict'/'predict.json']))
     from abc3d.baselines.gbm import train_gbm
     from abc3d.predict.evaluate import evaluate
     def baseline():
