@@ -29,11 +29,12 @@ class CatalogError(ValueError):
 _UMASK = os.umask(0); os.umask(_UMASK)           # the process umask (read by setting it back)
 
 @contextlib.contextmanager
-def atomic_path(path, suffix:str=''):
-    "Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds."
+def atomic_path(path, suffix:str='', work=None):
+    "Yield a temporary path beside `path` (or in the folder `work`, on the same file system); rename it onto `path` only if the block succeeds."
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix=suffix or '.part', dir=path.parent)
+    if work is not None: Path(work).mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix=suffix or '.part', dir=work or path.parent)
     os.close(fd)
     tmp = Path(tmp)
     try:

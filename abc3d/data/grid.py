@@ -256,12 +256,12 @@ def _describe(dst, descriptions, units, tags):
     if tags: dst.update_tags(**{k: str(v) for k, v in tags.items()})
 
 def cog_from_tiff(src, dst, descriptions:list[str]|None=None, units:list[str]|None=None, tags:dict|None=None,
-                  resampling:str='average') -> Path:
-    "Convert GeoTIFF `src` to the COG `dst` (deflate, 256 px blocks, overviews by `resampling`), written atomically."
+                  resampling:str='average', work=None) -> Path:
+    "Convert GeoTIFF `src` to the COG `dst` (deflate, 256 px blocks, overviews by `resampling`), written atomically (in the folder `work` if given)."
     dst = Path(dst)
     if descriptions or units or tags:
         with rasterio.open(src, 'r+') as f: _describe(f, descriptions, units, tags)
-    with atomic_path(dst, '.tif') as tmp:
+    with atomic_path(dst, '.tif', work) as tmp:
         rasterio.shutil.copy(src, tmp, driver='COG', COMPRESS='DEFLATE', BLOCKSIZE=256, BIGTIFF='IF_SAFER',
                              RESAMPLING=resampling.upper(), OVERVIEW_RESAMPLING=resampling.upper())
     return dst

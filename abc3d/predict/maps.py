@@ -185,12 +185,15 @@ def predict_region(models:list[Predictor], cat:Catalog, region:dict, grid:Analys
     if step + done < len(rows):
         return dict(region=name, reused=False, windows=done * len(cols), complete=False)
     written = []
+    for f in maps.glob('.*') if maps.exists() else []:            # what a run killed while writing its maps left: swept
+        if f.is_dir(): shutil.rmtree(f)
+        else: f.unlink()
     for f, (t, dt, nd, desc, units) in files.items():
         kind, _, _, codes = products[t]
         tags = dict(task=t, model_sha256=models[owner[t]].sha256)
         if codes is not None and f == t: tags['class_codes'] = ','.join(map(str, codes))
         written.append(cog_from_tiff(work/f'{f}.tif', maps/f'{f}.tif', desc, units, tags,
-                                     resampling='nearest' if dt == 'uint8' else 'average'))
+                                     resampling='nearest' if dt == 'uint8' else 'average', work=work))   # half-written COGs stay in the work folder
     write_stac_item(item_path, region, grid, written, files, models, cat, key)
     shutil.rmtree(work)
     return dict(region=name, reused=False, windows=done * len(cols), complete=True, files=[str(p) for p in written])
