@@ -87,6 +87,11 @@ class Modality(_Strict):
             for i, b in enumerate(self.bands):
                 if b.center_wavelength is None or b.full_width_half_max is None:
                     raise ValueError(f"bands[{i}] ({b.name}): a spectral band needs center_wavelength and full_width_half_max")
+                c, w = b.center_wavelength, b.full_width_half_max        # micrometres: optical and thermal bands lie in 0.3-15
+                if not 0.3 <= c <= 15 or w >= c:
+                    hint = f"; {c:g} looks like nanometres: write {c/1000:g}" if 300 <= c <= 15000 else ''
+                    raise ValueError(f"bands[{i}] ({b.name}): center_wavelength {c:g} and full_width_half_max {w:g} must be in micrometres "
+                                     f"(a band centre in 0.3-15, its width smaller){hint}")
         if self.kind in ('sparse_points', 'plots_table') and self.files is not None and not self.reader:
             raise ValueError("a point or table modality with files needs a `reader` (a function of abc3d.data.points)")
         bad = [b for b in (self.label_error or {}) if b not in self.band_names]
@@ -145,8 +150,9 @@ class Catalog(_Strict):
 
     @property
     def root_dir(self) -> Path:
-        "The data root (ABC3D_LANDSCAPE overrides the catalog's `root`)."
-        root = Path(os.environ.get('ABC3D_LANDSCAPE') or self.root)
+        "The data root (ABC3D_LANDSCAPE overrides the catalog's `root`; relative to the working directory, a `root` in the file relative to the file)."
+        if os.environ.get('ABC3D_LANDSCAPE'): return Path(os.environ['ABC3D_LANDSCAPE']).resolve()
+        root = Path(self.root)
         if not root.is_absolute() and self.path: root = Path(self.path).parent/root
         return root
 
@@ -170,7 +176,7 @@ def load_catalog(path=None,  # YAML file; default $ABC3D_CATALOG, ./data_catalog
     try: raw = yaml.safe_load(text)
     except yaml.YAMLError as e: raise CatalogError(str(path), f"not valid YAML: {e}") from None
     if not isinstance(raw, dict): raise CatalogError(str(path), "the catalog must be a mapping with `modalities`")
-    if root is not None: raw['root'] = str(root)
+    if root is not None: raw['root'] = str(Path(root).resolve())   # given by the caller: relative to the working directory
     try: cat = Catalog(**raw, path=str(path))
     except ValidationError as e:
         err = e.errors()[0]
