@@ -4,7 +4,7 @@
 
 # %% ../../nbs/data/14_chips.ipynb #5a2d3c33
 from __future__ import annotations
-import hashlib, json, shutil
+import hashlib, json, shutil, zlib
 from pathlib import Path
 import numpy as np, zarr
 from zarr.codecs import BloscCodec
@@ -15,7 +15,7 @@ from .sources import RegionSources
 
 # %% auto #0
 __all__ = ['SPLITS', 'SPLIT_BLOCK', 'SPLIT_FRACTIONS', 'CHUNK_CHIPS', 'SHARD_CHIPS', 'block_split', 'fill_shards', 'build_chips',
-           'open_store', 'summary', 'label_model', 'convert_labels', 'slurm_cluster']
+           'open_store', 'summary', 'verify_store', 'label_model', 'convert_labels', 'slurm_cluster']
 
 # %% ../../nbs/data/14_chips.ipynb #e2a3ee6e
 SPLITS = ('train', 'val', 'test')
@@ -145,6 +145,37 @@ def _dask_fill(client, workers:int, landscape, out, cat, names, size, todo:list,
                     bar.update(len(res))
         finally: client.cancel(futs)
 
+# %% ../../nbs/data/14_chips.ipynb #fd04538a
+def _sibling(out:Path, tag:str) -> Path: return out.with_name(f'{out.name}.{tag}')
+
+def _store_attrs(path:Path) -> dict:
+    "The `abc3d` attributes of the store at `path`; none where it is not a zarr group (yet)."
+    return zarr.open_group(path, mode='r').attrs.asdict().get('abc3d', {}) if (path/'zarr.json').exists() else {}
+
+def _build_dir(out:Path, plan:dict, overwrite:bool) -> Path|None:
+    "Where to build the store `out` of `plan`: None to reuse it, `out` to build or resume it in place, `<out>.building` to replace it."
+    new, aside = _sibling(out, 'building'), _sibling(out, 'old')
+    if aside.exists():                                   # a swap cut short: the new store is in place, or the old one goes back
+        if out.exists(): shutil.rmtree(aside)
+        else: aside.rename(out)
+    if out.exists():
+        old = _store_attrs(out)
+        if old.get('plan') == plan and old.get('complete'):
+            try: open_store(out); return None
+            except DataError:                            # damaged: rebuilt only when asked to
+                if not overwrite: raise
+        elif old.get('plan') == plan: return out         # an interrupted build: resume it
+        elif not overwrite: raise DataError(out, "exists and was built from other inputs or settings; pass overwrite=True (--overwrite) to rebuild it")
+    if new.exists() and _store_attrs(new).get('plan') != plan: shutil.rmtree(new)   # the rebuild of other settings
+    return new if out.exists() or new.exists() else out
+
+def _swap(new:Path, out:Path):
+    "Put the finished store `new` in the place of `out`: the old store renamed aside, the new one into place, the old one removed."
+    aside = _sibling(out, 'old')
+    if out.exists(): out.rename(aside)
+    new.rename(out)
+    if aside.exists(): shutil.rmtree(aside)
+
 # %% ../../nbs/data/14_chips.ipynb #a4f0c8e1
 def build_chips(landscape,                   # landscape folder (with landscape.json)
                 out=None,                    # the zarr store; default <landscape>/../chips.zarr
@@ -154,7 +185,7 @@ def build_chips(landscape,                   # landscape folder (with landscape.
                 fractions=SPLIT_FRACTIONS,   # train, val, test shares of the blocks
                 seed:int=0,                  # seed of the split
                 modalities:list[str]|None=None,  # default every modality with files
-                overwrite:bool=False,        # rebuild a store made with other inputs
+                overwrite:bool=False,        # rebuild a store made with other inputs, or a damaged one (beside it, swapped in when done)
                 workers:int=0,               # fill the shards on a local dask cluster of this many processes; 0: in this process
                 client=None,                 # or on the workers of this `dask.distributed.Client` (e.g. of `slurm_cluster`); wins over `workers`
                ) -> dict:
@@ -168,12 +199,8 @@ def build_chips(landscape,                   # landscape folder (with landscape.
     out = Path(out) if out else landscape.parent/'chips.zarr'
     names = modalities or [n for n, m in cat.modalities.items() if m.files is not None]
     plan = _plan(cat, manifest, size, block, fractions, seed, names)
-    if out.exists():
-        old = zarr.open_group(out, mode='r').attrs.asdict().get('abc3d', {})
-        if old.get('plan') == plan and old.get('complete'): return summary(out) | {'reused': True}
-        if old.get('plan') != plan:
-            if not overwrite: raise DataError(out, "exists and was built from other inputs or settings; pass overwrite=True (--overwrite) to rebuild it")
-            shutil.rmtree(out)
+    dest = _build_dir(out, plan, overwrite)
+    if dest is None: return summary(out) | {'reused': True}
     grids = [AnalysisGrid.from_manifest(r) for r in manifest['regions']]
     sources = [RegionSources(cat, r, g, size, names) for r, g in zip(manifest['regions'], grids)]
     try:
@@ -184,7 +211,7 @@ def build_chips(landscape,                   # landscape folder (with landscape.
         for i in range(len(grids)): split[reg == i] = block_split(rows[reg == i], cols[reg == i], size, block, fractions, seed + i)
         lonlat = np.concatenate([np.stack(grids[i].lonlat(rows[reg == i] + size/2, cols[reg == i] + size/2), -1) for i in range(len(grids))])
         specs = _array_specs(cat, sources, names, size)
-        root = zarr.open_group(out, mode='a', zarr_format=3)
+        root = zarr.open_group(dest, mode='a', zarr_format=3)
         if 'meta/done' not in root:
             for name, (tail, dt, fill) in specs.items(): _create(root, name, tail, dt, fill, len(chips))
             for name, arr in dict(region=reg.astype('int16'), origin=np.stack([rows, cols], 1).astype('int32'), split=split,
@@ -194,11 +221,12 @@ def build_chips(landscape,                   # landscape folder (with landscape.
         done = root['meta/done'][:]
         todo = [(s, min(s + SHARD_CHIPS, len(chips))) for s in range(0, len(chips), SHARD_CHIPS) if not done[s:s + SHARD_CHIPS].all()]
         local = client is None and not workers
-        if local: fill_shards(landscape, out, cat, names, size, todo, sources=dict(enumerate(sources)), desc=f'chips -> {out.name}')
+        if local: fill_shards(landscape, dest, cat, names, size, todo, sources=dict(enumerate(sources)), desc=f'chips -> {out.name}')
     finally:
         for src in sources: src.close()
-    if not local: _dask_fill(client, workers, landscape, out, cat, names, size, todo, root, f'chips -> {out.name}')
-    _finalize(root, cat, names, manifest, grids, plan, size, {s.region['name']: s.absent for s in sources if s.absent})
+    if not local: _dask_fill(client, workers, landscape, dest, cat, names, size, todo, root, f'chips -> {out.name}')
+    _finalize(dest, root, cat, names, manifest, grids, plan, size, {s.region['name']: s.absent for s in sources if s.absent})
+    if dest != out: _swap(dest, out)
     return summary(out) | {'reused': False}
 
 # %% ../../nbs/data/14_chips.ipynb #d16015db
@@ -218,8 +246,8 @@ def _band_stats(root, name:str, train:np.ndarray, step:int=SHARD_CHIPS):
     std = np.sqrt(np.maximum(s2/np.maximum(cnt, 1) - mean**2, 0))
     return mean.tolist(), np.maximum(std, 1e-6).tolist(), np.asarray(cnt).tolist()
 
-def _finalize(root, cat, names, manifest, grids, plan, size, absent):
-    "Compute the statistics and mark the store complete."
+def _finalize(path:Path, root, cat, names, manifest, grids, plan, size, absent):
+    "Compute the statistics, record the store's groups, arrays and data files, and mark the store complete."
     train = root['meta/split'][:] == 0
     mods = {}
     for n in names:
@@ -233,17 +261,19 @@ def _finalize(root, cat, names, manifest, grids, plan, size, absent):
         mods[n] = info
     meta = dict(plan=plan, complete=True, chip_size=size, n_chips=int(root['meta/split'].shape[0]), splits=list(SPLITS),
                 regions=manifest['regions'], seed=manifest.get('seed'), modalities=mods,
-                absent=absent)  # label sources with no file in a region (e.g. GEDI poleward of 51.6 deg)
+                absent=absent,  # label sources with no file in a region (e.g. GEDI poleward of 51.6 deg)
+                nodes=_store_nodes(path), checksum='crc32', files=_store_files(path))
     root.attrs['abc3d'] = meta
 
 def open_store(path):
-    "Open a finished chip store for reading (an error for a missing or unfinished one)."
+    "Open a finished chip store for reading (an error for a missing, unfinished or damaged one)."
     path = Path(path)
     if not path.exists(): raise DataError(path, "no chip store here; build one with `abc3d chips`")
     root = zarr.open_group(path, mode='r')
     meta = root.attrs.asdict().get('abc3d', {})
     if not meta.get('complete'):
         raise DataError(path, "the chip store is incomplete (its build was interrupted): run `abc3d chips` again to finish it")
+    _check_store(path, meta)
     return root, meta
 
 def summary(path) -> dict:
@@ -255,6 +285,53 @@ def summary(path) -> dict:
                 split={s: int((split == i).sum()) for i, s in enumerate(SPLITS)},
                 regions=[r['name'] for r in meta['regions']], modalities=list(meta['modalities']),
                 absent_labels=meta.get('absent') or 'none', megabytes=round(nbytes/2**20, 1))
+
+# %% ../../nbs/data/14_chips.ipynb #34a05dfa
+_REBUILD = "run `abc3d chips --overwrite` to rebuild the store"
+
+def _store_nodes(path:Path) -> list[str]:
+    "The groups and arrays of the store at `path` (but its root), by relative path."
+    return sorted(f.parent.relative_to(path).as_posix() for f in path.rglob('zarr.json') if f.parent != path)
+
+def _crc32(f:Path) -> str:
+    "CRC-32 of the file `f`, as 8 hex digits."
+    crc = 0
+    with open(f, 'rb') as fh:
+        while b := fh.read(1 << 22): crc = zlib.crc32(b, crc)
+    return f'{crc:08x}'
+
+def _store_files(path:Path) -> dict:
+    "[size, CRC-32] of every data file of the store at `path` (all but its zarr.json documents), by relative path."
+    return {f.relative_to(path).as_posix(): [f.stat().st_size, _crc32(f)]
+            for f in sorted(path.rglob('*')) if f.is_file() and f.name != 'zarr.json'}
+
+def _check_store(path:Path, meta:dict):
+    "Check a finished store cheaply (a stat per file): its groups and arrays are there, its data files at their recorded sizes."
+    mods = meta.get('modalities', {})
+    for n in meta.get('nodes') or [f'{m}/data' for m in mods]:
+        if (path/n/'zarr.json').exists(): continue
+        gone = path/n
+        while not gone.parent.exists(): gone = gone.parent
+        rel = gone.relative_to(path).as_posix()
+        raise DataError(gone, f"missing: the chip store lost {f'modality {rel!r}' if rel in mods else repr(rel)}; {_REBUILD}")
+    for f, (size, _) in meta.get('files', {}).items():
+        p = path/f
+        try: got = p.stat().st_size
+        except FileNotFoundError: raise DataError(p, f"missing: the chip store lost this data file; {_REBUILD}") from None
+        if got != size: raise DataError(p, f"has {got} bytes where the chip store recorded {size}: the file is damaged; {_REBUILD}")
+
+def verify_store(path) -> dict:
+    "Check a finished chip store fully, reading every data file against its recorded CRC-32; what was checked, or an error naming the damaged files."
+    path = Path(path)
+    _, meta = open_store(path)
+    files = meta.get('files')
+    if not files: raise DataError(path, "records no file checksums (built before they were recorded), so it cannot be verified; remove it and run `abc3d chips` to rebuild it")
+    bad = [f for f, (_, crc) in files.items() if _crc32(path/f) != crc]
+    if bad:
+        also = f"; also {', '.join(bad[1:4])}{', ...' if len(bad) > 4 else ''}" if len(bad) > 1 else ''
+        raise DataError(path/bad[0], f"changed since the chip store was built (CRC-32 differs; {len(bad)} of {len(files)} data files damaged{also}): "
+                                     "remove the store and run `abc3d chips` to rebuild it")
+    return dict(store=str(path), files=len(files), checksum=meta['checksum'], megabytes=round(sum(s for s, _ in files.values())/2**20, 1))
 
 # %% ../../nbs/data/14_chips.ipynb #lmfn
 def label_model(m:dict, bands:list[int]) -> np.ndarray:

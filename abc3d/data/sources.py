@@ -7,13 +7,13 @@ from __future__ import annotations
 import numpy as np
 from fastcore.basics import patch
 from rasterio.windows import Window
-from ..core import DataError, CatalogError
+from ..core import DataError, CatalogError, progress
 from .catalog import Catalog, modality_files, RASTER_KINDS
 from .grid import AnalysisGrid, open_raster, coregister, slope_aspect, rasterize_points, to_grid_xy, climate_context
 from . import readers, points
 
 # %% auto #0
-__all__ = ['hls_date', 'RegionSources']
+__all__ = ['hls_date', 'RegionSources', 'open_files']
 
 # %% ../../nbs/data/13_sources.ipynb #6ed1cbc0
 def hls_date(path) -> tuple[int, int]:
@@ -165,3 +165,32 @@ def close(self:RegionSources):
     "Close every open raster."
     for v in self.rasters.values():
         for s in (v if isinstance(v, list) else [s for d in v.values() for s in d.values()]): s.close()
+
+# %% ../../nbs/data/13_sources.ipynb #e44b66ae
+def _check_file(cat:Catalog, name:str, path):
+    "Open one file of modality `name` and check it against the catalog (a DataError naming the file otherwise)."
+    import rasterio
+    m = cat[name]
+    if m.kind in RASTER_KINDS:
+        want = 1 if m.temporal or '{band}' in str(m.files) else sum(not b.derived for b in m.bands)
+        try:
+            with rasterio.open(path) as f: crs, count = f.crs, f.count; f.read(1, window=Window(0, 0, min(f.width, 256), min(f.height, 256)))
+        except (rasterio.errors.RasterioError, OSError) as e: raise DataError(path, f"not a readable raster (truncated or not a raster): {e}") from None
+        if crs is None: raise DataError(path, "raster has no CRS")
+        if count != want: raise DataError(path, f"has {count} band(s); modality '{name}' declares {want}")
+    elif m.kind == 'climate_grid': readers.read_era5(path)
+    else:
+        reader = getattr(points, m.reader or '', None)
+        if reader is None: raise DataError(cat.path, f"modality '{name}': abc3d.data.points has no reader '{m.reader}'")
+        df = reader(path)
+        if missing := [b for b in m.band_names if b not in df.columns]: raise DataError(path, f"has no column(s) {missing} for modality '{name}'")
+
+def open_files(cat:Catalog, regions=None) -> dict[str, int]:
+    "Open every file the catalog matches (per region) and check it; the number of files checked per modality."
+    counts = {}
+    for name, m in cat.modalities.items():
+        if m.files is None: continue
+        files = sorted({p for r in (regions or [None]) for p in modality_files(cat, name, r)})
+        for p in progress(files, f'open {name}', unit='file', leave=False): _check_file(cat, name, p)
+        counts[name] = len(files)
+    return counts
