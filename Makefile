@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 SHELL := /bin/bash
 export ABC3D_PROGRESS ?= 1
 
-.PHONY: install run test test-nbs test-py test-hpc sync-check docs browser clean-data bench-data
+.PHONY: install run test test-nbs test-py test-hpc sync-check docs browser clean-data bench-data bad-input
 install: $(STAMP)
 
 $(STAMP): settings.ini setup.py pyproject.toml constraints.txt
@@ -54,6 +54,10 @@ sync-check: $(STAMP) readme
 	@if [ -n "$$(git status --porcelain -- abc3d nbs README.md)" ]; then \
 	  git status --porcelain -- abc3d nbs README.md; \
 	  echo "abc3d/ is out of sync with nbs/ or a notebook is not clean: run nbdev_export and nbdev_clean, then commit"; exit 1; fi
+
+# malformed arguments, files and stores across the commands: a table of what each printed and left behind
+bad-input: $(STAMP)
+	ABC3D_PROGRESS=0 $(PY) tests/badinput.py
 
 bench-data: $(STAMP)
 	$(VENV)/bin/abc3d bench data

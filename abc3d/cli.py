@@ -6,7 +6,7 @@
 from __future__ import annotations
 import argparse, json, os, re, sys, time
 from pathlib import Path
-from .core import data_dir, DataError, CatalogError
+from .core import data_dir, DataError, CatalogError, read_json
 from .tasks import TASKS
 
 # %% auto #0
@@ -95,7 +95,7 @@ def _requeued(e):
 def landscape_summary(root) -> dict:
     "What a landscape folder holds: per region, the number of files and megabytes of each product."
     root = Path(root)
-    man = json.loads((root/'landscape.json').read_text())
+    man = read_json(root/'landscape.json')
     out = dict(landscape=str(root), seed=man['seed'], year=man['year'], regions={})
     for r in man['regions']:
         prods = {}
@@ -310,7 +310,7 @@ def _carbon(a):
     t0 = time.perf_counter()
     zone = a.zone or None
     if zone is None and a.landscape:
-        zone = {r['name']: r['biome'] for r in json.loads((Path(a.landscape)/'landscape.json').read_text())['regions']}
+        zone = {r['name']: r['biome'] for r in read_json(Path(a.landscape)/'landscape.json')['regions']}
     out = Path(a.out or Path(a.pred_dir)/'carbon')
     carbon_maps(a.pred_dir, out, zone=zone)
     tot = carbon_totals(a.pred_dir, polygons=a.polygons, id_column=a.id_column, zone=zone, out_csv=out/'totals.csv')

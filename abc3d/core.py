@@ -9,8 +9,8 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 # %% auto #0
-__all__ = ['DataError', 'CatalogError', 'atomic_path', 'write_json', 'digest', 'file_identity', 'inputs_digest', 'progress',
-           'realdata_dir', 'data_dir']
+__all__ = ['DataError', 'CatalogError', 'atomic_path', 'write_json', 'read_json', 'digest', 'file_identity', 'inputs_digest',
+           'progress', 'realdata_dir', 'data_dir']
 
 # %% ../nbs/00_core.ipynb #1d540704
 class DataError(ValueError):
@@ -49,6 +49,13 @@ def write_json(path, obj, **kw):
     with atomic_path(path, '.json') as tmp:
         tmp.write_text(json.dumps(obj, indent=2, default=str, **kw))
     return Path(path)
+
+def read_json(path):
+    "A JSON file's content; a DataError naming the file when it is missing or not valid JSON (cut short, damaged)."
+    path = Path(path)
+    try: return json.loads(path.read_text())
+    except FileNotFoundError: raise DataError(path, "missing") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e: raise DataError(path, f"not valid JSON (cut short or damaged?): {e}") from None
 
 def digest(obj) -> str:
     "SHA-256 of `obj` as canonical JSON (sorted keys): the identity of a set of parameters."

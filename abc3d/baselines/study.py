@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np, pandas as pd
 import matplotlib
 import matplotlib.pyplot as plt
-from ..core import atomic_path, write_json, data_dir
+from ..core import atomic_path, write_json, data_dir, read_json
 from ..tasks import TASKS, task_list, is_loss
 from ..data.chips import open_store, SPLITS
 from ..data.grid import AnalysisGrid, coregister, write_cog
@@ -83,7 +83,7 @@ def reference_maps(kind:str, landscape, store, out, tasks:list[str]) -> Path:
     "Maps of the `oracle` (the truth, σ ≈ 0) or the `constant` predictor (held-out mean, majority class, 'no loss') in predict's layout."
     if kind not in REFERENCES: raise ValueError(f"kind must be one of {REFERENCES}")
     held, tb = _test_truth(store)
-    man = json.loads((Path(landscape)/'landscape.json').read_text())
+    man = read_json(Path(landscape)/'landscape.json')
     for reg in man['regions']:
         grid, d = AnalysisGrid.from_manifest(reg), Path(out)/'maps'/reg['name']
         truth = coregister(next((Path(landscape)/reg['name']/'truth').glob('*.tif')), grid, 'nearest').values

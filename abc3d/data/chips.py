@@ -8,7 +8,7 @@ import hashlib, json, shutil, zlib
 from pathlib import Path
 import numpy as np, zarr
 from zarr.codecs import BloscCodec
-from ..core import DataError, CatalogError, progress
+from ..core import DataError, CatalogError, progress, read_json
 from .catalog import Catalog, load_catalog, RASTER_KINDS
 from .grid import AnalysisGrid
 from .sources import RegionSources
@@ -193,7 +193,7 @@ def build_chips(landscape,                   # landscape folder (with landscape.
     landscape = Path(landscape)
     mpath = landscape/'landscape.json'
     if not mpath.exists(): raise DataError(landscape, "no landscape.json: not a (complete) landscape; build one with `abc3d twin`")
-    manifest = json.loads(mpath.read_text())
+    manifest = read_json(mpath)
     cat = catalog if isinstance(catalog, Catalog) else load_catalog(catalog, root=landscape)
     size = chip_size or cat.grid.chip_size
     out = Path(out) if out else landscape.parent/'chips.zarr'

@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np, torch, rasterio, pystac
 from rasterio.warp import transform_bounds
 from rasterio.windows import Window
-from ..core import DataError, atomic_path, write_json, progress, digest, inputs_digest
+import abc3d
+from ..core import DataError, atomic_path, write_json, progress, digest, inputs_digest, read_json
 from ..data.catalog import Catalog, load_catalog, input_files, catalog_sha256
 from ..data.grid import AnalysisGrid, tiff_profile, cog_from_tiff, climate_context
 from concurrent.futures import ThreadPoolExecutor
@@ -23,7 +24,7 @@ from ..train.finetune import FinetuneTask
 from .windows import window_starts, blend_weights, Predictor, feed_plan, catalog_region
 
 # %% auto #0
-__all__ = ['read_strip', 'strip_batches', 'predict_region', 'write_stac_item', 'predict']
+__all__ = ['STAC_EXTENSIONS', 'read_strip', 'strip_batches', 'predict_region', 'write_stac_item', 'predict']
 
 # %% ../../nbs/predict/51_maps.ipynb #2d2bc481
 def _zeros(products:dict, size:int, width:int) -> dict:
@@ -199,6 +200,10 @@ def predict_region(models:list[Predictor], cat:Catalog, region:dict, grid:Analys
     return dict(region=name, reused=False, windows=done * len(cols), complete=True, files=[str(p) for p in written])
 
 # %% ../../nbs/predict/51_maps.ipynb #2fcf123b
+STAC_EXTENSIONS = ('https://stac-extensions.github.io/projection/v2.0.0/schema.json',     # proj:code, proj:shape, proj:transform
+                   'https://stac-extensions.github.io/raster/v1.1.0/schema.json',         # raster:bands
+                   'https://stac-extensions.github.io/processing/v1.2.0/schema.json')     # processing:software, :lineage, :datetime
+
 def write_stac_item(path, region:dict, grid:AnalysisGrid, written:list, files:dict, models:list[Predictor], cat:Catalog, key:dict) -> Path:
     "Write the STAC item of one region's maps (JSON, atomically)."
     w, s, e, n = region['lonlat_bounds']
@@ -208,9 +213,12 @@ def write_stac_item(path, region:dict, grid:AnalysisGrid, written:list, files:di
                        properties={'created': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()),
                                    'proj:code': grid.crs, 'proj:shape': [grid.height, grid.width],
                                    'proj:transform': list(grid.transform)[:6],
-                                   'abc3d:models': [dict(path=str(m.path), sha256=m.sha256, tasks=m.tasks) for m in models],
-                                   'abc3d:catalog': dict(path=str(cat.path), sha256=catalog_sha256(cat)),
+                                   'processing:software': {'abc3d': abc3d.__version__}, 'processing:datetime': _dt(None).isoformat(),
+                                   'processing:lineage': 'abc3d predict: sliding windows with blending over the co-registered inputs',
+                                   'abc3d:models': [dict(path=str(Path(m.path).resolve()), sha256=m.sha256, tasks=m.tasks) for m in models],
+                                   'abc3d:catalog': dict(path=str(Path(cat.path).resolve()) if cat.path else None, sha256=catalog_sha256(cat)),
                                    'abc3d:parameters': key, 'abc3d:plan': digest(key)})
+    item.stac_extensions = list(STAC_EXTENSIONS)
     path = Path(path)
     for p in written:
         t, dt, nd, desc, units = files[p.stem]
@@ -252,7 +260,7 @@ def predict(models,                    # model export(s) (`model.safetensors` or
     if landscape is not None:
         mpath = Path(landscape)/'landscape.json'
         if not mpath.exists(): raise DataError(landscape, "no landscape.json: not a (complete) landscape")
-        todo = [(r, AnalysisGrid.from_manifest(r)) for r in json.loads(mpath.read_text())['regions'] if not regions or r['name'] in regions]
+        todo = [(r, AnalysisGrid.from_manifest(r)) for r in read_json(mpath)['regions'] if not regions or r['name'] in regions]
         unknown = set(regions or []) - {r['name'] for r, _ in todo}
         if unknown: raise DataError(mpath, f"has no region(s) {sorted(unknown)}")
     else:

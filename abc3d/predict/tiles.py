@@ -8,7 +8,7 @@ import hashlib, json, math, shutil, time
 from pathlib import Path
 import numpy as np, rasterio
 from rasterio.windows import Window
-from ..core import DataError, write_json, atomic_path, progress, digest
+from ..core import DataError, write_json, atomic_path, progress, digest, read_json
 from ..data.catalog import load_catalog
 from ..data.grid import AnalysisGrid, tiff_profile, cog_from_tiff
 from .windows import Predictor, feed_plan, catalog_region, window_starts
@@ -21,7 +21,7 @@ __all__ = ['plan_tiles', 'tile_dir', 'predict_tile', 'tile_status', 'index_range
 def _regions(plan:dict, models:list[Predictor]|None=None):
     "Yield (region dict, grid) for the regions of a plan (a landscape's, or a catalog's)."
     if plan.get('landscape'):
-        manifest = json.loads((Path(plan['landscape'])/'landscape.json').read_text())
+        manifest = read_json(Path(plan['landscape'])/'landscape.json')
         for r in manifest['regions']:
             if not plan['regions'] or r['name'] in plan['regions']: yield r, AnalysisGrid.from_manifest(r)
     else:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np, pandas as pd
 import geopandas as gpd
 from pyproj import Transformer
-from ..core import DataError, atomic_path, write_json, progress
+from ..core import DataError, atomic_path, write_json, progress, read_json
 from .truth import TRUTH_BANDS, TRUTH_UNITS, Landscape, RegionSpec, seed_of, truth, truth_window, truth_stack
 from .sensors import *
 from .sensors import log
@@ -94,7 +94,7 @@ def load_manifest(root) -> dict:
     "The manifest of a complete landscape at `root`."
     p = Path(root)/'landscape.json'
     if not p.exists(): raise DataError(p, 'no landscape manifest here (not built, or the build did not finish)')
-    m = json.loads(p.read_text())
+    m = read_json(p)
     if not m.get('complete'): raise DataError(p, 'the landscape is not complete')
     return m
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch, torch.nn as nn
 from safetensors.torch import save_file, load_file
 from lightning.pytorch.plugins.io import TorchCheckpointIO
-from ..core import DataError, atomic_path, write_json
+from ..core import DataError, atomic_path, write_json, read_json
 
 # %% auto #0
 __all__ = ['file_sha256', 'export_weights', 'load_weights', 'AtomicCheckpointIO']
@@ -41,9 +41,11 @@ def load_weights(path) -> tuple[dict[str, torch.Tensor], dict]:
     meta_path = path.with_suffix('.json')
     for p in (path, meta_path):
         if not p.exists(): raise DataError(p, "missing: an export is NAME.safetensors plus NAME.json (written by `export_weights`)")
-    meta = json.loads(meta_path.read_text())
+    meta = read_json(meta_path)
     if file_sha256(path) != meta.get('sha256'): raise DataError(path, f"does not match the hash in {meta_path.name}: incomplete or altered")
-    return load_file(str(path)), meta['config']
+    try: sd = load_file(str(path))
+    except Exception as e: raise DataError(path, f"not a readable safetensors file: {' '.join(str(e).split())[:200]}") from None
+    return sd, meta['config']
 
 # %% ../../nbs/train/42_checkpoint.ipynb #d19f482b
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -54,4 +56,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     def load_checkpoint(self, path, map_location=None, weights_only=True) -> dict:
         path = Path(path)
         if not path.exists(): raise DataError(path, "no checkpoint here")
-        return torch.load(path, map_location=map_location or 'cpu', weights_only=True)
+        try: return torch.load(path, map_location=map_location or 'cpu', weights_only=True)
+        except Exception as e:         # a pickle of other objects, a cut-short or foreign file
+            raise DataError(path, f"not a checkpoint of this project, or damaged ({type(e).__name__}; only tensors and plain values are loaded): "
+                            "remove it to start again, or choose another --out") from None
