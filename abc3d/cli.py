@@ -10,7 +10,7 @@ from .core import data_dir, DataError, CatalogError, read_json
 from .tasks import TASKS
 
 # %% auto #0
-__all__ = ['BAD_INPUT', 'landscape_summary', 'parser', 'error_line', 'main']
+__all__ = ['OOD_WARN', 'BAD_INPUT', 'landscape_summary', 'parser', 'error_line', 'main']
 
 # %% ../nbs/90_cli.ipynb #396fd49a
 def _report(what, res, secs):
@@ -297,12 +297,18 @@ def _train_commands(sub, D):
 
 
 # %% ../nbs/90_cli.ipynb #bba539fe
+OOD_WARN = 0.01     # share of flagged pixels above which `abc3d predict` warns (10x what chance flags)
+
 def _predict(a):
     from abc3d.predict.maps import predict
     t0 = time.perf_counter()
     res = predict(a.model, a.out, landscape=a.landscape, catalog=a.catalog, regions=[r for r in (a.region or '').split(',') if r] or None,
                   overlap=a.overlap, batch_size=a.batch_size, device=a.device, stop_after=a.stop_after)
     _report('prediction' if res['complete'] else 'prediction (partial: run again to continue)', res, time.perf_counter() - t0)
+    for r in res['regions']:                           # inputs unlike the training data: said aloud
+        if r.get('ood_flagged', 0) > OOD_WARN:
+            print(f"abc3d predict: warning: {100 * r['ood_flagged']:.1f} % of region '{r['region']}' is unlike the model's training data "
+                  f"(ood.tif > 1; about 0.1 % expected): its maps there are extrapolations", file=sys.stderr)
 
 def _carbon(a):
     from abc3d.predict.carbon_maps import carbon_maps, carbon_totals

@@ -1,5 +1,5 @@
 "Pretraining and fine-tuning as a user runs them: the command line, the run folder, resuming after SIGKILL."
-import json, os, signal, subprocess, sys, time
+import hashlib, json, os, signal, subprocess, sys, time
 from pathlib import Path
 import pytest, torch
 
@@ -106,3 +106,53 @@ def test_every_modality_subset_trains_on_real_chips(small_store):
             assert task.encoder.blocks[0].attn.qkv.weight.grad.abs().sum() > 0, sub
     with pytest.raises(ValueError, match='at least one raster modality'):
         task({k: v for k, v in batch.items() if k not in mods[:3]})
+
+
+def _raster_digest(batch) -> str:
+    "SHA-256 of the pixels of every raster modality of a batch (which chips, and how they were flipped)."
+    h = hashlib.sha256()
+    for v in batch.values():
+        if isinstance(v, dict) and 'pixels' in v: h.update(v['pixels'].numpy().tobytes())
+    return h.hexdigest()
+
+
+def test_resume_after_cuts_mid_epoch_and_on_epoch_boundary_is_bit_identical(small_store, tmp_path, monkeypatch):
+    "A fine-tune stopped by the requeue signal mid-epoch, resumed, stopped again at an epoch end and resumed takes the uninterrupted run's steps and ends with its weights, bit for bit."
+    from abc3d.train.config import FinetuneConfig, load_config
+    from abc3d.train.fit import run_finetune
+    from abc3d.train.finetune import FinetuneTask
+    from abc3d.train.slurm import Requeued
+    from abc3d.train.checkpoint import load_weights
+    from abc3d.data.chips import summary
+    kw = dict(store=str(small_store), task='canopy_height', pretrained='none', mode='lora', epochs=2, batch_size=4, ckpt_every=100)
+    per_epoch = -(-summary(small_store)['split']['train'] // 4)
+    assert per_epoch >= 3                                      # a cut after step 1 is mid-epoch, one after step per_epoch ends an epoch
+
+    train_step, seen, stops = FinetuneTask.training_step, [], []
+    def step(self, batch, i):                                  # what each step sees; the pre-timeout signal arrives during step `stops[0]`
+        seen.append((self.global_step, batch['chip'].tolist(), _raster_digest(batch), torch.get_rng_state()))
+        if stops and self.global_step == stops[0] - 1: os.kill(os.getpid(), signal.SIGUSR1)
+        return train_step(self, batch, i)
+    monkeypatch.setattr(FinetuneTask, 'training_step', step)
+    whole = run_finetune(load_config(FinetuneConfig, out=str(tmp_path/'whole'), **kw))
+    assert whole['steps'] == 2 * per_epoch
+    ref = seen[:]; seen.clear()
+
+    cut = dict(out=str(tmp_path/'cut'), **kw)
+    for stop, resume in ((1, False), (per_epoch, True)):
+        stops[:] = [stop]
+        with pytest.raises(Requeued, match=f'at step {stop};'): run_finetune(load_config(FinetuneConfig, resume=resume, **cut))
+        assert _ckpt_step(tmp_path/'cut'/'checkpoints'/'last.ckpt') == stop
+    stops.clear()
+    res = run_finetune(load_config(FinetuneConfig, resume=True, **cut))
+    assert res['steps'] == whole['steps'] and [s[0] for s in seen] == list(range(whole['steps']))
+    for (k, chips, pixels, rng), (_, chips2, pixels2, rng2) in zip(ref, seen):
+        assert chips == chips2, f'step {k}: chips {chips2}, not {chips}'                  # the sampler's position and epoch
+        assert pixels == pixels2, f'step {k}: the same chips, flipped otherwise'          # the augmentation RNG
+        assert torch.equal(rng, rng2), f'step {k}: another torch random state'            # modality dropout draws from it
+    a, b = load_weights(whole['model'])[0], load_weights(res['model'])[0]
+    assert a.keys() == b.keys()
+    differ = [k for k in a if not torch.equal(a[k], b[k])]
+    assert not differ, f'{len(differ)} of {len(a)} tensors differ, e.g. {differ[:4]}'
+    assert json.loads(Path(whole['model']).with_suffix('.json').read_text())['sha256'] == \
+           json.loads(Path(res['model']).with_suffix('.json').read_text())['sha256']

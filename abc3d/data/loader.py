@@ -302,6 +302,7 @@ class ChipDataModule(L.LightningDataModule):
         self.kw = dict(modalities=modalities, tasks=tasks, truth=truth)
         self.batch_size, self.num_workers, self.augment, self.seed = batch_size, num_workers, augment, seed
         self.label_fraction = label_fraction
+        self.train_position = None                # a `ChunkBatchSampler` state the next training loader starts from (a resumed run)
 
     def prepare_data(self):
         if self.landscape is not None:
@@ -317,8 +318,13 @@ class ChipDataModule(L.LightningDataModule):
     def _loader(self, split, shuffle):
         ds = self.ds[split]
         return ResumableLoader(ds, sampler=ChunkBatchSampler(ds.index, self.batch_size, shuffle, seed=self.seed), batch_size=None,
-                          num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
+                          num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
+                          generator=torch.Generator().manual_seed(self.seed))   # starting an epoch draws from here, not the global RNG
 
-    def train_dataloader(self): return self._loader('train', True)
+    def train_dataloader(self):
+        dl = self._loader('train', True)
+        if self.train_position is not None: dl.sampler.load_state_dict(self.train_position)
+        self.train_position = None
+        return dl
     def val_dataloader(self): return self._loader('val', False)
     def test_dataloader(self): return self._loader('test', False)

@@ -21,6 +21,7 @@ from ..data.sources import RegionSources
 from ..data.loader import model_input
 from ..models.layers import to_device
 from ..train.finetune import FinetuneTask
+from ..train.ood import ood_score
 from .windows import window_starts, blend_weights, Predictor, feed_plan, catalog_region
 
 # %% auto #0
@@ -32,6 +33,7 @@ def _zeros(products:dict, size:int, width:int) -> dict:
     acc = {'w': np.zeros((size, width), 'float32')}
     for t, (kind, names, _, codes) in products.items():
         if kind == 'classes': acc[f'{t}.p'] = np.zeros((len(codes), size, width), 'float32')
+        elif kind == 'score': acc[f'{t}.m'], acc['ood.w'] = np.zeros((1, size, width), 'float32'), np.zeros((size, width), 'float32')
         else: acc[f'{t}.m'], acc[f'{t}.s'] = (np.zeros((len(names), size, width), 'float32') for _ in range(2))
     return acc
 
@@ -42,6 +44,7 @@ def _files(products:dict) -> dict:
         if kind == 'classes':
             out[t] = (t, 'uint8', 255, [t], ['class'])
             out[f'{t}_prob'] = (t, 'float32', float('nan'), [f'{t}_probability'], ['1'])
+        elif kind == 'score': out[t] = (t, 'float32', float('nan'), names, units)
         else:
             out[t] = (t, 'float32', float('nan'), names, units)
             out[f'{t}_std'] = (t, 'float32', float('nan'), [f'{n}_std' for n in names], units)
@@ -60,6 +63,9 @@ def _finish_rows(acc:dict, products:dict, n:int) -> dict:
             cls = np.asarray(codes, 'uint8')[k]
             out[t] = np.where(none, 255, cls)[None].astype('uint8')
             out[f'{t}_prob'] = np.where(none, np.nan, np.take_along_axis(p, k[None], 0)[0])[None].astype('float32')
+        elif kind == 'score':
+            sw = acc['ood.w'][:n] if 'ood.w' in acc else w
+            out[t] = np.where(sw <= 0, np.nan, acc[f'{t}.m'][:, :n] / np.where(sw <= 0, 1, sw)).astype('float32')
         else:
             m = acc[f'{t}.m'][:, :n] / ws
             var = np.maximum(acc[f'{t}.s'][:, :n] / ws - m*m, 0)
@@ -98,6 +104,9 @@ def _accumulate(acc:dict, out:dict, products:dict, cols:list[int], size:int, w:n
         for t, (kind, *_ ) in products.items():
             o = out[t]
             if kind == 'classes': acc[f'{t}.p'][:, :, c:c + size] += wj * o['probs'][j]
+            elif kind == 'score':                               # blended where the score exists (pixels with a valid input)
+                s = o['score'][j]; ok = np.isfinite(s)
+                acc[f'{t}.m'][0, :, c:c + size] += wj * np.where(ok, s, 0); acc['ood.w'][:, c:c + size] += wj * ok
             else:
                 m, s = np.nan_to_num(o['mean'][j]), np.nan_to_num(o['std'][j])
                 acc[f'{t}.m'][:, :, c:c + size] += wj * m
@@ -132,6 +141,9 @@ def predict_region(models:list[Predictor], cat:Catalog, region:dict, grid:Analys
     size = models[0].chip_size
     products = {t: p for m in models for t, p in m.products().items()}
     owner = {t: i for i, m in enumerate(models) for t in m.tasks}
+    if any(m.ood for m in models):                     # how unlike the training data the inputs are (abc3d.train.ood)
+        products['ood'] = ('score', ['ood_score'], ['1'], None)
+        owner['ood'] = next(i for i, m in enumerate(models) if m.ood)
     plans = [feed_plan(cat, m) for m in models]
     names = sorted({v[0] for pl in plans for v in pl.values()})
     rows, cols = window_starts(grid.height, size, size - overlap), window_starts(grid.width, size, size - overlap)
@@ -172,6 +184,9 @@ def predict_region(models:list[Predictor], cat:Catalog, region:dict, grid:Analys
                 for m, (batch, valid) in zip(models, batches):
                     with torch.inference_mode(), autocast: o = m.task.predict(to_device(batch, device))
                     outs.update({t: {k: v.float().cpu().numpy() for k, v in o[t].items()} for t in m.tasks})
+                if 'ood' in products:                          # the highest score of the models that know their inputs
+                    s = np.stack([ood_score(m.ood, b).numpy() for m, (b, _) in zip(models, batches) if m.ood])
+                    outs['ood'] = {'score': np.where(np.isfinite(s).any(0), np.nanmax(np.where(np.isfinite(s), s, -np.inf), 0), np.nan)}
                 _accumulate(acc, outs, products, cb, size, w, valid)
                 bar.update(len(cb))
             n = rows[i + 1] - r if i + 1 < len(rows) else size
@@ -195,16 +210,24 @@ def predict_region(models:list[Predictor], cat:Catalog, region:dict, grid:Analys
         if codes is not None and f == t: tags['class_codes'] = ','.join(map(str, codes))
         written.append(cog_from_tiff(work/f'{f}.tif', maps/f'{f}.tif', desc, units, tags,
                                      resampling='nearest' if dt == 'uint8' else 'average', work=work))   # half-written COGs stay in the work folder
-    write_stac_item(item_path, region, grid, written, files, models, cat, key)
+    extra = {}
+    if 'ood' in products:
+        with rasterio.open(maps/'ood.tif') as f: s = f.read(1)
+        ok = np.isfinite(s)
+        extra = {'abc3d:ood': dict(flagged_share=round(float((s[ok] > 1).mean()) if ok.any() else 0., 5), expected_share=round(1 - models[owner['ood']].ood['quantile'], 5),
+                                   score='Mahalanobis distance of the inputs to the validation pixels over its 99.9th percentile there (> 1: flagged)')}
+    write_stac_item(item_path, region, grid, written, files, models, cat, key, extra)
     shutil.rmtree(work)
-    return dict(region=name, reused=False, windows=done * len(cols), complete=True, files=[str(p) for p in written])
+    return dict(region=name, reused=False, windows=done * len(cols), complete=True, files=[str(p) for p in written],
+                **({'ood_flagged': extra['abc3d:ood']['flagged_share']} if extra else {}))
 
 # %% ../../nbs/predict/51_maps.ipynb #2fcf123b
 STAC_EXTENSIONS = ('https://stac-extensions.github.io/projection/v2.0.0/schema.json',     # proj:code, proj:shape, proj:transform
                    'https://stac-extensions.github.io/raster/v1.1.0/schema.json',         # raster:bands
                    'https://stac-extensions.github.io/processing/v1.2.0/schema.json')     # processing:software, :lineage, :datetime
 
-def write_stac_item(path, region:dict, grid:AnalysisGrid, written:list, files:dict, models:list[Predictor], cat:Catalog, key:dict) -> Path:
+def write_stac_item(path, region:dict, grid:AnalysisGrid, written:list, files:dict, models:list[Predictor], cat:Catalog, key:dict,
+                    extra:dict|None=None) -> Path:
     "Write the STAC item of one region's maps (JSON, atomically)."
     w, s, e, n = region['lonlat_bounds']
     geom = {'type': 'Polygon', 'coordinates': [[[w, s], [e, s], [e, n], [w, n], [w, s]]]}
@@ -217,13 +240,13 @@ def write_stac_item(path, region:dict, grid:AnalysisGrid, written:list, files:di
                                    'processing:lineage': 'abc3d predict: sliding windows with blending over the co-registered inputs',
                                    'abc3d:models': [dict(path=str(Path(m.path).resolve()), sha256=m.sha256, tasks=m.tasks) for m in models],
                                    'abc3d:catalog': dict(path=str(Path(cat.path).resolve()) if cat.path else None, sha256=catalog_sha256(cat)),
-                                   'abc3d:parameters': key, 'abc3d:plan': digest(key)})
+                                   'abc3d:parameters': key, 'abc3d:plan': digest(key)} | (extra or {}))
     item.stac_extensions = list(STAC_EXTENSIONS)
     path = Path(path)
     for p in written:
         t, dt, nd, desc, units = files[p.stem]
         bands = [dict(description=d, unit=u, data_type=dt, nodata='nan' if dt.startswith('float') else nd) for d, u in zip(desc, units)]
-        role = 'uncertainty' if p.stem.endswith(('_std', '_prob')) else 'data'
+        role = 'uncertainty' if p.stem.endswith(('_std', '_prob')) else 'quality' if p.stem == 'ood' else 'data'
         item.add_asset(p.stem, pystac.Asset(Path('..', 'maps', region['name'], p.name).as_posix(), media_type=pystac.MediaType.COG,
                                             title=desc[0] if len(desc) == 1 else p.stem, roles=[role], extra_fields={'raster:bands': bands}))
     write_json(path, item.to_dict(include_self_link=False, transform_hrefs=False))

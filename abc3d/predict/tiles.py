@@ -150,6 +150,10 @@ def merge_tiles(out) -> dict:
         item['properties'].update({'proj:shape': [H, W], 'proj:transform': tr, 'abc3d:parameters': params, 'abc3d:plan': digest(params),
                                    'abc3d:tiles': dict(n=len(tiles), tile_px=plan['tile_px'], halo=plan['halo'],
                                                        plans=[items[t['index']]['properties']['abc3d:plan'] for t in tiles])})
+        if 'abc3d:ood' in item['properties']:           # the share of flagged pixels over the whole region, not the first tile's
+            with rasterio.open(out/'maps'/name/'ood.tif') as f: s = f.read(1)
+            ok = np.isfinite(s)
+            item['properties']['abc3d:ood']['flagged_share'] = round(float((s[ok] > 1).mean()) if ok.any() else 0., 5)
         write_json(out/'stac'/f'{name}.json', item)
         shutil.rmtree(work)
         written[name] = [str(f) for f in files]

@@ -42,6 +42,7 @@ class Predictor:
     task: FinetuneTask
     inputs: dict          # {modality: store metadata (bands, mean, std, wavelengths, ...)} of training
     chip_size: int
+    ood: dict|None = None # its input distribution (`abc3d.train.ood.fit_ood`), when the export has one
 
     @classmethod
     def load(cls, path, device='cpu'):
@@ -53,7 +54,7 @@ class Predictor:
         cfg = json.loads(path.with_suffix('.json').read_text())
         if 'inputs' not in cfg['config']:
             raise DataError(path.with_suffix('.json'), "records no input statistics (exported by an older version): fine-tune the model again")
-        return cls(path, cfg['sha256'], task.to(device), cfg['config']['inputs'], cfg['config']['chip_size'])
+        return cls(path, cfg['sha256'], task.to(device), cfg['config']['inputs'], cfg['config']['chip_size'], cfg['config'].get('ood'))
 
     @property
     def tasks(self) -> list[str]: return list(self.task.heads)

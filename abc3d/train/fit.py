@@ -4,7 +4,7 @@
 
 # %% ../../nbs/train/45_fit.ipynb #2e751b67
 from __future__ import annotations
-import json, logging, os, random, time, warnings
+import json, logging, os, random, sys, time, warnings
 from dataclasses import asdict
 from pathlib import Path
 import numpy as np, torch, yaml
@@ -15,11 +15,13 @@ from lightning.pytorch.plugins.environments import SLURMEnvironment
 from ..core import DataError, data_dir, write_json, atomic_path
 from .checkpoint import AtomicCheckpointIO, export_weights, load_weights, file_sha256
 from ..data.loader import ChipDataModule
+from ..data.chips import open_store
 from ..models.encoder import EncoderConfig
 from ..tasks import TASKS, task_list, class_codes, class_channels
 from .pretrain import PretrainTask, scaled_lr
 from .finetune import FinetuneTask, label_stats, MODES, INPUT_KEYS, load_finetuned
 import abc3d.train.calibrate                      # adds `FinetuneTask.calibrate`
+from .ood import fit_ood
 from .config import RunConfig, PretrainConfig, FinetuneConfig, load_config
 from .slurm import Requeue, check_requeue, rank_agreement, slurm_job, srun_step
 
@@ -27,36 +29,58 @@ from .slurm import Requeue, check_requeue, rank_agreement, slurm_job, srun_step
 __all__ = ['RUNS', 'DataPosition', 'make_trainer', 'run_pretrain', 'run_finetune', 'launch']
 
 # %% ../../nbs/train/45_fit.ipynb #2aed9805
-def _train_sampler(trainer):
-    loader = trainer.train_dataloader
-    return getattr(loader, 'sampler', None)
+def _rng_state() -> dict:
+    "The global random states of torch (and CUDA, once used), numpy and Python; numpy's key array as a list (checkpoints hold no numpy objects)."
+    npst = np.random.get_state()
+    st = {'torch': torch.get_rng_state(), 'python': random.getstate(), 'numpy': [npst[0], npst[1].tolist(), *npst[2:]]}
+    if torch.cuda.is_available() and torch.cuda.is_initialized(): st['cuda'] = torch.cuda.get_rng_state()
+    return st
+
+def _set_rng_state(st:dict):
+    torch.set_rng_state(st['torch']); random.setstate(st['python'])
+    np.random.set_state((st['numpy'][0], np.array(st['numpy'][1], dtype=np.uint32), *st['numpy'][2:]))
+    if 'cuda' in st and torch.cuda.is_available(): torch.cuda.set_rng_state(st['cuda'])
+
+def _train_data(trainer):
+    "The training dataset of the trainer's `ChipDataModule` (None without one)."
+    return getattr(trainer.datamodule, 'ds', {}).get('train')
 
 class DataPosition(L.Callback):
-    "Counts consumed training batches for the resumable sampler; keeps random states in the checkpoint."
-    seen = 0                                      # batches trained on by this process
+    "Keeps the data position and every random stream of training in the checkpoint and gives them back to a resumed run."
+    def __init__(self): self.seen, self.base, self.trainer, self._rng = 0, 0, None, None
+
+    def setup(self, trainer, pl_module, stage):
+        self.trainer, ds = trainer, _train_data(trainer)
+        self.base = ds.fetched if ds is not None else 0         # the dataset's reads before training
+
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        s = _train_sampler(trainer)
-        if hasattr(s, 'consumed'): s.consumed += 1
+        sampler = getattr(trainer.train_dataloader, 'sampler', None)
+        if hasattr(sampler, 'consumed'): sampler.consumed += 1
         self.seen += 1
 
-    def setup(self, trainer, pl_module, stage): self.trainer = trainer
-
     def state_dict(self) -> dict:
-        npst = np.random.get_state()                   # its key array becomes a list: checkpoints hold no numpy objects
-        st = {'torch': torch.get_rng_state(), 'python': random.getstate(), 'numpy': [npst[0], npst[1].tolist(), *npst[2:]]}
-        ds = getattr(getattr(self, 'trainer', None) and self.trainer.train_dataloader, 'dataset', None)
-        if ds is not None and hasattr(ds, 'rng'):      # the state before the first batch not trained on (the loop reads one batch ahead)
-            st['data'] = getattr(ds, 'rng_log', {}).get(self.seen, ds.rng.bit_generator.state)
+        st = _rng_state()
+        if self.trainer is None: return st
+        sampler, ds = getattr(self.trainer.train_dataloader, 'sampler', None), _train_data(self.trainer)
+        if hasattr(sampler, 'state_dict'): st['sampler'] = sampler.state_dict()
+        if ds is not None:                        # the state before the first batch not trained on (the loop reads one batch ahead)
+            st['data'] = ds.rng_log.get(self.base + self.seen, ds.rng.bit_generator.state)
         return st
 
     def load_state_dict(self, state:dict):
-        torch.set_rng_state(state['torch']); random.setstate(state['python'])
-        np.random.set_state((state['numpy'][0], np.array(state['numpy'][1], dtype=np.uint32), *state['numpy'][2:]))
-        self._data_state = state.get('data')
+        "The data position now, before the training loader exists; the global random states just before the first step."
+        dm, ds = self.trainer.datamodule, _train_data(self.trainer)
+        if 'sampler' in state or 'data' in state:
+            if ds is None or not hasattr(dm, 'train_position'):
+                raise TypeError(f"the checkpoint holds a data position that {type(dm).__name__} cannot take (a ChipDataModule can)")
+            dm.train_position = state.get('sampler')
+            if 'data' in state: ds.rng.bit_generator.state = state['data']
+        self._rng = state
 
     def on_train_start(self, trainer, pl_module):
-        ds = getattr(trainer.train_dataloader, 'dataset', None)
-        if getattr(self, '_data_state', None) and ds is not None: ds.rng.bit_generator.state = self._data_state
+        if self._rng is not None: _set_rng_state(self._rng)
+        self._rng = None
+
 
 # %% ../../nbs/train/45_fit.ipynb #5a400f24
 def _progress() -> bool: return os.environ.get('ABC3D_PROGRESS', '1') != '0'
@@ -68,6 +92,7 @@ def _prepare(cfg:RunConfig, name:str) -> tuple[Path, Path, Path|None]:
     last = out/'checkpoints'/'last.ckpt'
     if last.exists() and not cfg.resume:
         raise DataError(out, "holds a run already; pass --resume to continue it, or choose another --out")
+    open_store(store)                                # a missing, unfinished or damaged store: an error before the run folder exists
     out.mkdir(parents=True, exist_ok=True)
     csv = out/'logs'/'metrics.csv'
     if last.exists() and csv.exists():               # Lightning's CSV logger starts the file afresh: keep the earlier part
@@ -187,7 +212,10 @@ def run_finetune(cfg:FinetuneConfig) -> dict:
     trainer.fit(task, dm, ckpt_path=last, weights_only=True)
     check_requeue(trainer)
     val = dm.ds['val']                                   # post-hoc std factors on the validation labels, the same on every rank
-    calib = task.calibrate(val[list(range(i, min(i + cfg.batch_size, len(val))))] for i in range(0, len(val), cfg.batch_size))
+    val_batches = lambda: (val[list(range(i, min(i + cfg.batch_size, len(val))))] for i in range(0, len(val), cfg.batch_size))
+    calib = task.calibrate(val_batches())
+    try: ood = fit_ood(val_batches(), [m for m in task.modalities if m in train.inputs])   # what prediction flags as unlike these inputs
+    except ValueError as e: ood = None; print(f"no input distribution for out-of-distribution scores: {e}", file=sys.stderr)
     ranks = rank_agreement(trainer, task, out)
     metrics = trainer.test(task, dm, verbose=False)[0]
     held_out = {}
@@ -199,7 +227,7 @@ def run_finetune(cfg:FinetuneConfig) -> dict:
         inputs = {n: {k: meta['modalities'][n][k] for k in INPUT_KEYS} for n in train.inputs}
         export_weights(task, out/'model', {'finetune': hp, 'inputs': inputs, 'chip_size': meta['chip_size'],
                                            'pretrained': str(pre) if pre else None,
-                                           'pretrained_sha256': file_sha256(pre) if pre else None, 'steps': int(trainer.global_step)})
+                                           'pretrained_sha256': file_sha256(pre) if pre else None, 'steps': int(trainer.global_step), 'ood': ood})
         write_json(out/'metrics.json', held_out)
     return _finish(out, trainer, t0, model=str(out/'model.safetensors'), pretrained=str(pre) if pre else None,
                    metrics=held_out, calibration=calib, ranks=ranks)
