@@ -4,7 +4,7 @@
 
 # %% ../../nbs/train/42_checkpoint.ipynb #5422f9a0
 from __future__ import annotations
-import hashlib, json, time
+import hashlib, json, time, warnings
 from pathlib import Path
 import torch, torch.nn as nn
 from safetensors.torch import save_file, load_file
@@ -56,7 +56,10 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     def load_checkpoint(self, path, map_location=None, weights_only=True) -> dict:
         path = Path(path)
         if not path.exists(): raise DataError(path, "no checkpoint here")
-        try: return torch.load(path, map_location=map_location or 'cpu', weights_only=True)
+        try:
+            with warnings.catch_warnings():              # torch's note on a foreign pickle protocol: the error below says it
+                warnings.simplefilter('ignore', UserWarning)
+                return torch.load(path, map_location=map_location or 'cpu', weights_only=True)
         except Exception as e:         # a pickle of other objects, a cut-short or foreign file
             raise DataError(path, f"not a checkpoint of this project, or damaged ({type(e).__name__}; only tensors and plain values are loaded): "
                             "remove it to start again, or choose another --out") from None

@@ -106,7 +106,8 @@ def _quiet():
     "Keep Lightning's informational chatter (hardware lines, tips, worker hints) out of the run's output."
     logging.getLogger('lightning.pytorch').setLevel(logging.WARNING)
     logging.getLogger('lightning.fabric').setLevel(logging.WARNING)
-    for msg in ('.*does not have many workers.*', '.*treespec.*', '.*LeafSpec.*', '.*is an invalid version.*'):
+    for msg in ('.*does not have many workers.*', '.*treespec.*', '.*LeafSpec.*', '.*is an invalid version.*',
+                '.*The `srun` command is available on your system but is not used.*'):   # a run outside a SLURM job step
         warnings.filterwarnings('ignore', message=msg)
 
 def make_trainer(cfg:RunConfig, out:Path, **kw) -> L.Trainer:
