@@ -4,7 +4,7 @@
 
 # %% ../nbs/90_cli.ipynb #fa6cece2
 from __future__ import annotations
-import argparse, json, os, re, sys, time
+import argparse, json, os, re, sys, time, warnings
 from pathlib import Path
 from .core import data_dir, DataError, CatalogError, read_json
 from .tasks import TASKS
@@ -521,15 +521,18 @@ def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = '--debug' in argv or os.environ.get('ABC3D_DEBUG', '') not in ('', '0')
     a = parser().parse_args([x for x in argv if x != '--debug'])
-    try: a.fn(a)
-    except KeyboardInterrupt:
-        if debug: raise
-        print(f"abc3d {a.cmd}: interrupted", file=sys.stderr)
-        sys.exit(130)
-    except Exception as e:
-        if debug: raise
-        print(f"abc3d {a.cmd}: error: {error_line(e)}", file=sys.stderr)
-        sys.exit(2 if isinstance(e, BAD_INPUT) else 1)
+    with warnings.catch_warnings(record=not debug) as caught:   # libraries' warnings: after a success, one line each; after an error, the error alone
+        try: a.fn(a)
+        except KeyboardInterrupt:
+            if debug: raise
+            print(f"abc3d {a.cmd}: interrupted", file=sys.stderr)
+            sys.exit(130)
+        except Exception as e:
+            if debug: raise
+            print(f"abc3d {a.cmd}: error: {error_line(e)}", file=sys.stderr)
+            sys.exit(2 if isinstance(e, BAD_INPUT) else 1)
+    for cat, msg in dict.fromkeys((w.category.__name__, ' '.join(str(w.message).split())[:300]) for w in caught or []):
+        print(f"abc3d {a.cmd}: warning: {cat}: {msg}", file=sys.stderr)
 
 # %% ../nbs/90_cli.ipynb #341698a7
 #| eval: false
