@@ -8,8 +8,8 @@ import hashlib, json, shutil, zlib
 from pathlib import Path
 import numpy as np, zarr
 from zarr.codecs import BloscCodec
-from ..core import DataError, CatalogError, progress, read_json
-from .catalog import Catalog, load_catalog, RASTER_KINDS
+from ..core import DataError, CatalogError, progress, read_json, inputs_digest
+from .catalog import Catalog, load_catalog, RASTER_KINDS, input_files
 from .grid import AnalysisGrid
 from .sources import RegionSources
 
@@ -152,21 +152,24 @@ def _store_attrs(path:Path) -> dict:
     "The `abc3d` attributes of the store at `path`; none where it is not a zarr group (yet)."
     return zarr.open_group(path, mode='r').attrs.asdict().get('abc3d', {}) if (path/'zarr.json').exists() else {}
 
-def _build_dir(out:Path, plan:dict, overwrite:bool) -> Path|None:
-    "Where to build the store `out` of `plan`: None to reuse it, `out` to build or resume it in place, `<out>.building` to replace it."
+def _build_dir(out:Path, plan:dict, overwrite:bool, inputs:str|None=None) -> Path|None:
+    "Where to build the store `out` of `plan` from the input files `inputs` (their digest): None to reuse it, `out` to build or resume it in place, `<out>.building` to replace it."
+    same = lambda a: a.get('plan') == plan and a.get('inputs', inputs) == inputs      # a store from before input digests: by its plan
     new, aside = _sibling(out, 'building'), _sibling(out, 'old')
     if aside.exists():                                   # a swap cut short: the new store is in place, or the old one goes back
         if out.exists(): shutil.rmtree(aside)
         else: aside.rename(out)
     if out.exists():
         old = _store_attrs(out)
-        if old.get('plan') == plan and old.get('complete'):
+        if old.get('plan') == plan and not same(old) and not overwrite:
+            raise DataError(out, "was built from input files that have changed since (same settings): pass overwrite=True (--overwrite) to rebuild it")
+        if same(old) and old.get('complete'):
             try: open_store(out); return None
             except DataError:                            # damaged: rebuilt only when asked to
                 if not overwrite: raise
-        elif old.get('plan') == plan: return out         # an interrupted build: resume it
+        elif same(old): return out                       # an interrupted build: resume it
         elif not overwrite: raise DataError(out, "exists and was built from other inputs or settings; pass overwrite=True (--overwrite) to rebuild it")
-    if new.exists() and _store_attrs(new).get('plan') != plan: shutil.rmtree(new)   # the rebuild of other settings
+    if new.exists() and not same(_store_attrs(new)): shutil.rmtree(new)   # the rebuild of other settings or inputs
     return new if out.exists() or new.exists() else out
 
 def _swap(new:Path, out:Path):
@@ -199,7 +202,8 @@ def build_chips(landscape,                   # landscape folder (with landscape.
     out = Path(out) if out else landscape.parent/'chips.zarr'
     names = modalities or [n for n, m in cat.modalities.items() if m.files is not None]
     plan = _plan(cat, manifest, size, block, fractions, seed, names)
-    dest = _build_dir(out, plan, overwrite)
+    inputs = inputs_digest([mpath, *(f for r in manifest['regions'] for f in input_files(cat, names, r['name']))])
+    dest = _build_dir(out, plan, overwrite, inputs)
     if dest is None: return summary(out) | {'reused': True}
     grids = [AnalysisGrid.from_manifest(r) for r in manifest['regions']]
     sources = [RegionSources(cat, r, g, size, names) for r, g in zip(manifest['regions'], grids)]
@@ -217,7 +221,7 @@ def build_chips(landscape,                   # landscape folder (with landscape.
             for name, arr in dict(region=reg.astype('int16'), origin=np.stack([rows, cols], 1).astype('int32'), split=split,
                                   lonlat=lonlat.astype('float64'), done=np.zeros(len(chips), 'uint8')).items():
                 root.create_array(f'meta/{name}', shape=arr.shape, dtype=arr.dtype, chunks=arr.shape, overwrite=True)[:] = arr
-            root.attrs['abc3d'] = dict(plan=plan, complete=False)
+            root.attrs['abc3d'] = dict(plan=plan, complete=False, inputs=inputs)
         done = root['meta/done'][:]
         todo = [(s, min(s + SHARD_CHIPS, len(chips))) for s in range(0, len(chips), SHARD_CHIPS) if not done[s:s + SHARD_CHIPS].all()]
         local = client is None and not workers
@@ -225,7 +229,7 @@ def build_chips(landscape,                   # landscape folder (with landscape.
     finally:
         for src in sources: src.close()
     if not local: _dask_fill(client, workers, landscape, dest, cat, names, size, todo, root, f'chips -> {out.name}')
-    _finalize(dest, root, cat, names, manifest, grids, plan, size, {s.region['name']: s.absent for s in sources if s.absent})
+    _finalize(dest, root, cat, names, manifest, grids, plan, size, {s.region['name']: s.absent for s in sources if s.absent}, inputs)
     if dest != out: _swap(dest, out)
     return summary(out) | {'reused': False}
 
@@ -246,7 +250,7 @@ def _band_stats(root, name:str, train:np.ndarray, step:int=SHARD_CHIPS):
     std = np.sqrt(np.maximum(s2/np.maximum(cnt, 1) - mean**2, 0))
     return mean.tolist(), np.maximum(std, 1e-6).tolist(), np.asarray(cnt).tolist()
 
-def _finalize(path:Path, root, cat, names, manifest, grids, plan, size, absent):
+def _finalize(path:Path, root, cat, names, manifest, grids, plan, size, absent, inputs:str|None=None):
     "Compute the statistics, record the store's groups, arrays and data files, and mark the store complete."
     train = root['meta/split'][:] == 0
     mods = {}
@@ -259,7 +263,7 @@ def _finalize(path:Path, root, cat, names, manifest, grids, plan, size, absent):
         if root[f'{n}/data'].dtype.kind == 'f':
             info['mean'], info['std'], info['count'] = _band_stats(root, n, train)
         mods[n] = info
-    meta = dict(plan=plan, complete=True, chip_size=size, n_chips=int(root['meta/split'].shape[0]), splits=list(SPLITS),
+    meta = dict(plan=plan, inputs=inputs, complete=True, chip_size=size, n_chips=int(root['meta/split'].shape[0]), splits=list(SPLITS),
                 regions=manifest['regions'], seed=manifest.get('seed'), modalities=mods,
                 absent=absent,  # label sources with no file in a region (e.g. GEDI poleward of 51.6 deg)
                 nodes=_store_nodes(path), checksum='crc32', files=_store_files(path))
