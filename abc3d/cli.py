@@ -499,9 +499,9 @@ class _Parser(argparse.ArgumentParser):
 
 def parser() -> argparse.ArgumentParser:
     "The `abc3d` argument parser."
-    from abc3d import __version__
+    from importlib.metadata import version
     p = _Parser('abc3d', description='abc3d: multimodal Earth-observation foundation model for carbon stocks in 3D')
-    p.add_argument('--version', action='version', version=f'abc3d {__version__}')
+    p.add_argument('--version', action='version', version=f"abc3d {version('abc3d')}")
     p.add_argument('--debug', action='store_true', help='on an error, show the traceback (also: ABC3D_DEBUG=1); accepted anywhere on the line')
     sub = p.add_subparsers(dest='cmd', required=True)
     D = argparse.ArgumentDefaultsHelpFormatter

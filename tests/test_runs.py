@@ -57,7 +57,8 @@ def test_main_job_outputs(main_job):
         stac = run_dir/'predict'/'stac'/f'{region}.json'
         item = pystac.Item.from_file(stac)                                # a valid STAC item for pystac
         hrefs = [a['href'] for a in json.loads(stac.read_text())['assets'].values()]
-        assert len(item.assets) == 16 and all((stac.parent/h).resolve().exists() for h in hrefs)
+        assert len(item.assets) == 17 and 'ood' in item.assets and all((stac.parent/h).resolve().exists() for h in hrefs)   # 16 products and the ood score
+        assert item.properties['abc3d:ood']['flagged_share'] < 0.05              # the landscape it was trained on: little flagged
         assert (run_dir/'carbon'/region/'total_carbon.tif').exists()
     totals = pd.read_csv(run_dir/'carbon'/'totals.csv')
     assert {'agc', 'bgc', 'total_carbon'} <= set(totals.pool) and (totals.total_MgC[totals.pool == 'agc'] > 0).all()
@@ -109,13 +110,16 @@ def test_predict_other_landscape_killed_and_resumed(main_job, tmp_path):
     assert whole.returncode == 0, whole.stderr[-3000:]
     maps = tmp_path/'whole'/'maps'/'boreal_0'
     files = sorted(maps.glob('*.tif'))
-    assert len(files) == 16
+    assert len(files) == 17                                                  # 16 products and the ood score
     for f in files:
         ok, errors, warnings = cog_validate(str(f), quiet=True)
         assert ok and not errors and not warnings, (f, errors, warnings)
         with rasterio.open(f) as src: assert src.crs and src.shape == (224, 224) and src.descriptions[0] and src.tags(1).get('units')
     item = json.loads((tmp_path/'whole'/'stac'/'boreal_0.json').read_text())
-    assert item['properties']['abc3d:models'][0]['sha256'] and len(item['assets']) == 16
+    assert item['properties']['abc3d:models'][0]['sha256'] and len(item['assets']) == 17
+    share = item['properties']['abc3d:ood']['flagged_share']                 # a biome the model never saw: said aloud
+    print(f"boreal landscape: {100 * share:.1f} % flagged out of distribution")
+    assert share > 0.5 and "is unlike the model's training data" in whole.stderr, (share, whole.stderr[-500:])
     # killed after its first strip (SIGKILL: no chance to clean up), then resumed
     part = tmp_path/'part'
     p = subprocess.Popen([ABC3D, 'predict', '--model', *map(str, models), '--landscape', str(land), '--out', str(part)],

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np, torch, rasterio, pystac
 from rasterio.warp import transform_bounds
 from rasterio.windows import Window
-import abc3d
+from importlib.metadata import version
 from ..core import DataError, atomic_path, write_json, progress, digest, inputs_digest, read_json
 from ..data.catalog import Catalog, load_catalog, input_files, catalog_sha256
 from ..data.grid import AnalysisGrid, tiff_profile, cog_from_tiff, climate_context
@@ -236,7 +236,7 @@ def write_stac_item(path, region:dict, grid:AnalysisGrid, written:list, files:di
                        properties={'created': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()),
                                    'proj:code': grid.crs, 'proj:shape': [grid.height, grid.width],
                                    'proj:transform': list(grid.transform)[:6],
-                                   'processing:software': {'abc3d': abc3d.__version__}, 'processing:datetime': _dt(None).isoformat(),
+                                   'processing:software': {'abc3d': version('abc3d')}, 'processing:datetime': _dt(None).isoformat(),
                                    'processing:lineage': 'abc3d predict: sliding windows with blending over the co-registered inputs',
                                    'abc3d:models': [dict(path=str(Path(m.path).resolve()), sha256=m.sha256, tasks=m.tasks) for m in models],
                                    'abc3d:catalog': dict(path=str(Path(cat.path).resolve()) if cat.path else None, sha256=catalog_sha256(cat)),

@@ -87,7 +87,7 @@ class FinetuneConfig(RunConfig):
     "Fine-tuning of every task at once (one encoder, all heads), or of some (comma-separated)."
     task: str = 'all'                # task(s) of the task table, comma-separated, or 'all': the whole budget serves every task
     mode: str = 'full'               # linear, frozen, full or lora
-    pretrained: str = 'auto'         # encoder export; 'auto': <data dir>/runs/pretrain/encoder if it exists; 'none': from scratch
+    pretrained: str = 'auto'         # encoder export; 'auto': the newest of <data dir>/runs/pretrain/encoder and the main job's <data dir>/run/pretrain/encoder; 'none': from scratch
     epochs: int = 3
     lr: float = 6e-3                 # peak lr per `ref_batch` samples (3e-3 at batch 8): short CPU budgets need it; see below
     layer_decay: float = 0.75        # lr of pretrained block i of d: decay**(d+1-i), so early layers keep their pretraining (BEiT/MAE fine-tuning)

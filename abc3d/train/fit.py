@@ -175,9 +175,9 @@ def run_pretrain(cfg:PretrainConfig) -> dict:
 # %% ../../nbs/train/45_fit.ipynb #6df72e1a
 def _pretrained(cfg:FinetuneConfig) -> Path|None:
     if cfg.pretrained in ('', 'none'): return None
-    if cfg.pretrained == 'auto':
-        p = data_dir()/'runs'/'pretrain'/'encoder.safetensors'
-        return p if p.exists() else None
+    if cfg.pretrained == 'auto':                      # the newest of `abc3d pretrain`'s and the main job's encoder
+        found = [p for p in (data_dir()/'runs'/'pretrain'/'encoder.safetensors', data_dir()/'run'/'pretrain'/'encoder.safetensors') if p.exists()]
+        return max(found, key=lambda p: p.stat().st_mtime) if found else None
     p = Path(cfg.pretrained)
     return p if p.suffix == '.safetensors' else p.with_suffix('.safetensors')
 
@@ -230,7 +230,7 @@ def run_finetune(cfg:FinetuneConfig) -> dict:
                                            'pretrained': str(pre) if pre else None,
                                            'pretrained_sha256': file_sha256(pre) if pre else None, 'steps': int(trainer.global_step), 'ood': ood})
         write_json(out/'metrics.json', held_out)
-    return _finish(out, trainer, t0, model=str(out/'model.safetensors'), pretrained=str(pre) if pre else None,
+    return _finish(out, trainer, t0, model=str(out/'model.safetensors'), pretrained=str(pre) if pre else 'none: trained from scratch',
                    metrics=held_out, calibration=calib, ranks=ranks)
 
 
