@@ -297,7 +297,7 @@ def _train_commands(sub, D):
 
 
 # %% ../nbs/90_cli.ipynb #bba539fe
-OOD_WARN = 0.01     # share of flagged pixels above which `abc3d predict` warns (10x what chance flags)
+OOD_WARN = 0.05     # share of flagged pixels above which `abc3d predict` warns (held-out places of a known landscape: ~1 %)
 
 def _predict(a):
     from abc3d.predict.maps import predict

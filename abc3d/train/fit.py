@@ -4,12 +4,12 @@
 
 # %% ../../nbs/train/45_fit.ipynb #2e751b67
 from __future__ import annotations
-import json, logging, os, random, sys, time, warnings
+import itertools, json, logging, os, random, sys, time, warnings
 from dataclasses import asdict
 from pathlib import Path
 import numpy as np, torch, yaml
 import lightning as L
-from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar, LearningRateMonitor
+from lightning.pytorch.callbacks import ModelCheckpoint, LearningRateMonitor
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.plugins.environments import SLURMEnvironment
 from ..core import DataError, data_dir, write_json, atomic_path
@@ -22,6 +22,7 @@ from .pretrain import PretrainTask, scaled_lr
 from .finetune import FinetuneTask, label_stats, MODES, INPUT_KEYS, load_finetuned
 import abc3d.train.calibrate                      # adds `FinetuneTask.calibrate`
 from .ood import fit_ood
+from .progress import StepProgress
 from .config import RunConfig, PretrainConfig, FinetuneConfig, load_config
 from .slurm import Requeue, check_requeue, rank_agreement, slurm_job, srun_step
 
@@ -118,7 +119,7 @@ def make_trainer(cfg:RunConfig, out:Path, **kw) -> L.Trainer:
     callbacks = [DataPosition(), LearningRateMonitor('step'),
                  ModelCheckpoint(out/'checkpoints', save_last=True, save_top_k=0, every_n_train_steps=cfg.ckpt_every,
                                  save_on_train_epoch_end=True), Requeue(out/'checkpoints'/'last.ckpt')]
-    if _progress(): callbacks.append(TQDMProgressBar(refresh_rate=1))
+    if _progress(): callbacks.append(StepProgress())          # over the run's optimizer steps; plain lines in a log
     plugins = [AtomicCheckpointIO()]
     if slurm_job(): plugins.append(SLURMEnvironment(auto_requeue=False))   # `Requeue` handles the pre-timeout signal
     world = cfg.devices * cfg.nodes
@@ -215,7 +216,9 @@ def run_finetune(cfg:FinetuneConfig) -> dict:
     val = dm.ds['val']                                   # post-hoc std factors on the validation labels, the same on every rank
     val_batches = lambda: (val[list(range(i, min(i + cfg.batch_size, len(val))))] for i in range(0, len(val), cfg.batch_size))
     calib = task.calibrate(val_batches())
-    try: ood = fit_ood(val_batches(), [m for m in task.modalities if m in train.inputs])   # what prediction flags as unlike these inputs
+    tr = dm.ds['train']; pick = np.random.default_rng(cfg.seed).permutation(len(tr))[:64].tolist()    # the inputs the model learnt from
+    known = lambda: (tr[pick[i:i + cfg.batch_size]] for i in range(0, len(pick), cfg.batch_size))
+    try: ood = fit_ood(itertools.chain(known(), val_batches()), [m for m in task.modalities if m in train.inputs])
     except ValueError as e: ood = None; print(f"no input distribution for out-of-distribution scores: {e}", file=sys.stderr)
     ranks = rank_agreement(trainer, task, out)
     metrics = trainer.test(task, dm, verbose=False)[0]

@@ -30,8 +30,8 @@ def pixel_features(batch:dict, modalities:list[str]) -> torch.Tensor:
         elif 'values' in d: parts.append(d['values'].float().mean(1)[:, :, None, None].expand(B, -1, H, W))
     return torch.cat(parts, 1)
 
-def fit_ood(batches, modalities:list[str], max_pixels:int=100_000, shrink:float=0.05, quantile:float=OOD_QUANTILE, seed:int=0) -> dict:
-    "The input distribution of `batches` (the validation split): mean, precision and the `quantile` of the Mahalanobis distance; JSON-ready."
+def fit_ood(batches, modalities:list[str], max_pixels:int=100_000, shrink:float=0.05, floor:float=0.1, quantile:float=OOD_QUANTILE, seed:int=0) -> dict:
+    "The input distribution of `batches` (training and validation chips): mean, precision and the `quantile` of the Mahalanobis distance; JSON-ready."
     feats = []
     for b in batches:
         f = pixel_features(b, modalities)
@@ -42,7 +42,7 @@ def fit_ood(batches, modalities:list[str], max_pixels:int=100_000, shrink:float=
     if len(x) > max_pixels: x = x[np.random.default_rng(seed).choice(len(x), max_pixels, replace=False)]
     mean = x.mean(0)
     cov = np.cov(x, rowvar=False)
-    cov = (1 - shrink) * cov + shrink * np.diag(np.diag(cov)) + 1e-6 * np.eye(len(mean))
+    cov = (1 - shrink) * cov + shrink * np.diag(np.diag(cov)) + floor * np.eye(len(mean))   # no direction narrower than sqrt(floor) standard deviations
     prec = np.linalg.inv(cov)
     d = np.sqrt(np.einsum('ni,ij,nj->n', x - mean, prec, x - mean))
     return dict(modalities=list(modalities), features=int(len(mean)), mean=mean.tolist(), precision=prec.tolist(),
