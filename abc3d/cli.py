@@ -75,6 +75,7 @@ def _config_args(p:argparse.ArgumentParser, cls):
     for c in reversed(cls.__mro__):
         if is_dataclass(c): docs |= {k: v for k, v in docments(c).items() if v}
     p.add_argument('--config', default=None, help='YAML file of settings (flags override it)')
+    p.add_argument('--print-config', action='store_true', help='print the settings this run would use (YAML, reusable as --config) and stop')
     for f in fields(cls):
         flag, h = '--' + f.name.replace('_', '-'), docs.get(f.name, '') + (f" (default: {f.default})" if f.default != '' else '')
         if f.name == 'task': h += f"; the tasks: {', '.join(TASKS)}"
@@ -84,6 +85,11 @@ def _config_args(p:argparse.ArgumentParser, cls):
 def _overrides(a, cls) -> dict:
     from dataclasses import fields
     return {f.name: getattr(a, f.name) for f in fields(cls)}
+
+def _print_config(cfg):
+    import yaml
+    from dataclasses import asdict
+    print(yaml.safe_dump(asdict(cfg), sort_keys=False), end='')
 
 def _requeued(e):
     from abc3d.train.slurm import REQUEUE_EXIT
@@ -202,7 +208,9 @@ def _pretrain(a):
     from abc3d.train.fit import run_pretrain
     from abc3d.train.config import load_config, PretrainConfig
     from abc3d.train.slurm import Requeued
-    try: res = run_pretrain(load_config(PretrainConfig, a.config, **_overrides(a, PretrainConfig)))
+    cfg = load_config(PretrainConfig, a.config, **_overrides(a, PretrainConfig))
+    if a.print_config: return _print_config(cfg)
+    try: res = run_pretrain(cfg)
     except Requeued as e: _requeued(e)
     if res['world_size'] > 1 and 'ranks' not in res: return       # ranks other than 0 report nothing
     _report('pretraining', res, res['seconds'])
@@ -212,7 +220,9 @@ def _finetune(a):
     from abc3d.train.records import format_metrics
     from abc3d.train.config import load_config, FinetuneConfig
     from abc3d.train.slurm import Requeued
-    try: res = run_finetune(load_config(FinetuneConfig, a.config, **_overrides(a, FinetuneConfig)))
+    cfg = load_config(FinetuneConfig, a.config, **_overrides(a, FinetuneConfig))
+    if a.print_config: return _print_config(cfg)
+    try: res = run_finetune(cfg)
     except Requeued as e: _requeued(e)
     if res['world_size'] > 1 and 'ranks' not in res: return
     metrics = res.pop('metrics')
