@@ -33,7 +33,7 @@ def _zeros(products:dict, size:int, width:int) -> dict:
     acc = {'w': np.zeros((size, width), 'float32')}
     for t, (kind, names, _, codes) in products.items():
         if kind == 'classes': acc[f'{t}.p'] = np.zeros((len(codes), size, width), 'float32')
-        elif kind == 'score': acc[f'{t}.m'], acc['ood.w'] = np.zeros((1, size, width), 'float32'), np.zeros((size, width), 'float32')
+        elif kind == 'score': acc[f'{t}.m'], acc[f'{t}.w'] = np.zeros((1, size, width), 'float32'), np.zeros((size, width), 'float32')
         else: acc[f'{t}.m'], acc[f'{t}.s'] = (np.zeros((len(names), size, width), 'float32') for _ in range(2))
     return acc
 
@@ -64,7 +64,7 @@ def _finish_rows(acc:dict, products:dict, n:int) -> dict:
             out[t] = np.where(none, 255, cls)[None].astype('uint8')
             out[f'{t}_prob'] = np.where(none, np.nan, np.take_along_axis(p, k[None], 0)[0])[None].astype('float32')
         elif kind == 'score':
-            sw = acc['ood.w'][:n] if 'ood.w' in acc else w
+            sw = acc[f'{t}.w'][:n]                              # the weights of the windows where the score exists
             out[t] = np.where(sw <= 0, np.nan, acc[f'{t}.m'][:, :n] / np.where(sw <= 0, 1, sw)).astype('float32')
         else:
             m = acc[f'{t}.m'][:, :n] / ws
@@ -106,7 +106,7 @@ def _accumulate(acc:dict, out:dict, products:dict, cols:list[int], size:int, w:n
             if kind == 'classes': acc[f'{t}.p'][:, :, c:c + size] += wj * o['probs'][j]
             elif kind == 'score':                               # blended where the score exists (pixels with a valid input)
                 s = o['score'][j]; ok = np.isfinite(s)
-                acc[f'{t}.m'][0, :, c:c + size] += wj * np.where(ok, s, 0); acc['ood.w'][:, c:c + size] += wj * ok
+                acc[f'{t}.m'][0, :, c:c + size] += wj * np.where(ok, s, 0); acc[f'{t}.w'][:, c:c + size] += wj * ok
             else:
                 m, s = np.nan_to_num(o['mean'][j]), np.nan_to_num(o['std'][j])
                 acc[f'{t}.m'][:, :, c:c + size] += wj * m

@@ -216,8 +216,8 @@ def run_finetune(cfg:FinetuneConfig) -> dict:
     val = dm.ds['val']                                   # post-hoc std factors on the validation labels, the same on every rank
     val_batches = lambda: (val[list(range(i, min(i + cfg.batch_size, len(val))))] for i in range(0, len(val), cfg.batch_size))
     calib = task.calibrate(val_batches())
-    tr = dm.ds['train']; pick = np.random.default_rng(cfg.seed).permutation(len(tr))[:64].tolist()    # the inputs the model learnt from
-    known = lambda: (tr[pick[i:i + cfg.batch_size]] for i in range(0, len(pick), cfg.batch_size))
+    pick = np.random.default_rng(cfg.seed).permutation(len(train))[:64].tolist()    # the inputs the model learnt from
+    known = lambda: (train[pick[i:i + cfg.batch_size]] for i in range(0, len(pick), cfg.batch_size))
     try: ood = fit_ood(itertools.chain(known(), val_batches()), [m for m in task.modalities if m in train.inputs])
     except ValueError as e: ood = None; print(f"no input distribution for out-of-distribution scores: {e}", file=sys.stderr)
     ranks = rank_agreement(trainer, task, out)
