@@ -66,7 +66,9 @@ TASKS = {t.name: t for t in [
          labels=(('field_plots', ('bgb',)),), truth=('bgb',)),
     Task('soc_profile', 'regression', 3, 'Mg C ha-1', 'soil organic carbon stock by depth layer',
          names=SOC_LAYERS, monotone='layers', window=3,
-         labels=(('field_plots', ('socs_0_30', 'socs_30_100', 'socs_100_200')),), truth=('soc_0_30', 'soc_30_100', 'soc_100_200')),
+         labels=(('soil_profiles', ('socs_0_30', 'socs_30_100', 'socs_100_200')),), truth=('soc_0_30', 'soc_30_100', 'soc_100_200'),
+         definition='SOC stock of each standard layer (Mg C ha-1): horizon tables harmonised to the layers by a mass-preserving '
+                    'equal-area spline (abc3d.data.soil), a layer the profile does not reach left out'),
     Task('land_cover', 'segmentation', 0, 'class', 'land cover classes', encoding='classes',
          labels=(('land_cover', ('class',)),), truth=('land_cover',)),
     Task('disturbance', 'segmentation', 2, 'class', 'forest loss (disturbance)', names=('none', 'loss'), encoding='loss',

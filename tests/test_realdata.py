@@ -113,3 +113,40 @@ def test_era5_grib_soil_mix():
 
 def test_grib_leaves_no_index_files():
     assert not list((RD/'era5').glob('*.idx'))
+
+
+# ---- airborne lidar point clouds and soil horizon tables (abc3d.data.pointcloud, abc3d.data.soil)
+
+def test_real_point_clouds_read_with_crs_units_and_products():
+    from abc3d.data.pointcloud import cloud_info, cloud_products, P_LEVELS
+    from abc3d.core import DataError
+    info = cloud_info(RD/'als/autzen_trim.laz')
+    assert info.count == 110000 and info.crs is not None and abs(info.z_factor - 0.3048) < 1e-9     # heights in international feet
+    pr = cloud_products(RD/'als/autzen_trim.laz')
+    lo, hi = pr.meta['height_range']
+    assert 25 < hi < 40 and lo > -2                                                  # metres: ~33 m trees, not ~110 ft
+    v = pr.bands['valid'] > 0
+    assert v.sum() > 30 and np.nanmax(pr.chm_fine) <= hi + 1e-6 and np.nanmax(pr.bands['chm'][v]) <= hi + 1e-6
+    for prefix in ('p', 'rh'):
+        q = np.stack([pr.bands[f'{prefix}{k}'][v] for k in P_LEVELS])
+        q = q[:, np.isfinite(q).all(0)]
+        assert q.shape[1] > 0 and (np.diff(q, axis=0) >= -1e-6).all()
+    assert ((pr.bands['cover'][v] >= 0) & (pr.bands['cover'][v] <= 1)).all()
+    with pytest.raises(DataError, match='vegetation_1_3.las.*no CRS'):
+        cloud_info(RD/'als/vegetation_1_3.las')
+    with pytest.raises(DataError, match='no ground returns'):
+        cloud_products(RD/'als/vegetation_1_3.las', crs='EPSG:32632')
+
+
+def test_real_soil_horizons_to_layer_stocks_by_hand():
+    from abc3d.data.soil import read_horizons, soc_profiles
+    hz = read_horizons(RD/'soil/SoilHorizons.csv')
+    assert hz.profile_id.nunique() > 300 and (hz.bottom_cm > hz.top_cm).all()
+    pf = soc_profiles(hz[hz.profile_id.isin(['4160', '10014'])]).set_index('profile_id')
+    stock = lambda om, bd, cm: om*10*0.58*bd*cm*0.1            # organic matter % -> g C/kg (van Bemmelen 0.58), Mg C/ha
+    assert pf.loc['4160', 'socs_0_30'] == pytest.approx(stock(6.8, 1.271, 8) + stock(2.3, 1.489, 7) + stock(4.7, 1.397, 15), rel=1e-9)
+    assert pf.loc['10014', 'socs_0_30'] == pytest.approx(stock(5.5, 1.36, 20) + stock(2.5, 1.47, 10), rel=1e-9)
+    assert pf.loc['10014', 'socs_30_100'] == pytest.approx(stock(0.3, 1.65, 30) + stock(65, 0.55, 40), rel=1e-9)
+    assert pf.socs_100_200.isna().all()                       # both end at 120 cm: never extrapolated
+    profiles = pd.read_csv(RD/'soil/SoilProfiles.csv', comment='#')
+    assert set(pf.index) <= set(profiles.normalsoilprofile_id.astype(str))

@@ -18,7 +18,7 @@ __all__ = ['KINDS', 'RASTER_KINDS', 'RESAMPLINGS', 'Band', 'LabelError', 'Modali
            'modality_files', 'input_files', 'catalog_sha256', 'check_files']
 
 # %% ../../nbs/data/10_catalog.ipynb #83689180
-KINDS = ('spectral_raster', 'scalar_raster', 'class_raster', 'climate_grid', 'sparse_points', 'plots_table', 'truth_raster')
+KINDS = ('spectral_raster', 'scalar_raster', 'class_raster', 'climate_grid', 'sparse_points', 'plots_table', 'point_cloud', 'truth_raster')
 RASTER_KINDS = ('spectral_raster', 'scalar_raster', 'class_raster', 'truth_raster')
 
 class _Strict(BaseModel):
@@ -69,6 +69,7 @@ class Modality(_Strict):
     resampling: Literal[RESAMPLINGS]|None = None  # onto the analysis grid ('pNN': that percentile of a much finer source per cell); default by kind
     label_error: dict[str, LabelError]|None = None  # label band -> conversion to its task's definition and noise
     reader: str|None = None                  # the `abc3d.data.points` function that reads its files (points and tables)
+    crs: str|None = None                     # point clouds: the CRS of files whose header has none (e.g. 'EPSG:25832')
 
     @field_validator('inputs_to', mode='before')
     @classmethod

@@ -14,6 +14,9 @@ from ..core import DataError
 __all__ = ['GEDI_BEAMS', 'EPOCH_2018', 'ATL08_TRACKS', 'ATL08_PCT', 'rh_to_metres', 'read_gedi_l2a', 'read_gedi_l4a',
            'read_atl08', 'lidar_to_geodataframe', 'read_points_table']
 
+# %% ../../nbs/data/11a_points.ipynb #soilrd02
+from .soil import read_soil_profiles
+
 # %% ../../nbs/data/11a_points.ipynb #c3d12bed
 GEDI_BEAMS = ['BEAM0000', 'BEAM0001', 'BEAM0010', 'BEAM0011', 'BEAM0101', 'BEAM0110', 'BEAM1000', 'BEAM1011']
 EPOCH_2018 = pd.Timestamp('2018-01-01T00:00:00')  # GEDI and ICESat-2 delta_time origin (UTC)

@@ -10,7 +10,7 @@ from rasterio.windows import Window
 from ..core import DataError, CatalogError, progress
 from .catalog import Catalog, modality_files, RASTER_KINDS
 from .grid import AnalysisGrid, open_raster, coregister, slope_aspect, rasterize_points, to_grid_xy, climate_context
-from . import readers, points
+from . import readers, points, pointcloud
 
 # %% auto #0
 __all__ = ['hls_date', 'RegionSources', 'open_files']
@@ -32,7 +32,7 @@ class RegionSources:
     def __init__(self, cat:Catalog, region:dict, grid:AnalysisGrid, chip_size:int, modalities:list[str]|None=None):
         self.cat, self.region, self.grid, self.size = cat, region, grid, chip_size
         self.names = [n for n in (modalities or list(cat.modalities)) if cat[n].files is not None]
-        self.rasters, self.dates, self.points, self.climate, self.absent = {}, {}, {}, {}, []
+        self.rasters, self.dates, self.points, self.climate, self.clouds, self.absent = {}, {}, {}, {}, {}, []
         for n in list(self.names):
             m = cat[n]
             if not m.inputs_to and not self._has_files(n): # a label source that does not reach this region
@@ -41,6 +41,7 @@ class RegionSources:
             elif m.kind in RASTER_KINDS: self.rasters[n] = [open_raster(self._one_file(n))]
             elif m.kind in ('sparse_points', 'plots_table'): self._read_points(n)
             elif m.kind == 'climate_grid': self._read_climate(n)
+            elif m.kind == 'point_cloud': self._read_cloud(n)
 
     def _one_file(self, n):
         files = modality_files(self.cat, n, self.region['name'])
@@ -84,6 +85,17 @@ class RegionSources:
         key = (row//self.size)*100000 + col//self.size
         order = np.argsort(key, kind='stable')
         self.points[n] = (x[order], y[order], v[order], key[order])
+
+    def _read_cloud(self, n):
+        "The products of a point-cloud modality (all its files: one survey) on the part of the analysis grid it covers."
+        m = self.cat[n]
+        pr = pointcloud.cloud_products(modality_files(self.cat, n, self.region['name']), grid=self.grid, fine=m.gsd, crs=m.crs)
+        unknown = [b for b in m.band_names if b not in pr.bands]
+        if unknown: raise DataError(self.cat.path, f"modality '{n}': a point cloud has no product(s) {unknown}; the products are {', '.join(pr.bands)}")
+        valid = pr.bands['valid'] > 0
+        t = pr.grid.transform
+        row0, col0 = round((t.f - self.grid.transform.f)/self.grid.transform.e), round((t.c - self.grid.transform.c)/self.grid.transform.a)
+        self.clouds[n] = (row0, col0, np.where(valid, pr.stack(m.band_names), np.nan).astype('float32'))
 
     def _read_climate(self, n):
         path = self._one_file(n)
@@ -132,6 +144,12 @@ def extract(self:RegionSources, row:int, col:int,
                 val, ok = rasterize_points(x[lo:hi], y[lo:hi], v[lo:hi], g)
             else: val, ok = rasterize_points(x, y, v, g)
             out[n] = dict(data=val[None], mask=ok[None, None])
+        elif n in self.clouds:
+            r0, c0, arr = self.clouds[n]
+            val = np.full((arr.shape[0], height, width), np.nan, 'float32')
+            a0, a1, b0, b1 = max(row, r0), min(row + height, r0 + arr.shape[1]), max(col, c0), min(col + width, c0 + arr.shape[2])
+            if a0 < a1 and b0 < b1: val[:, a0 - row:a1 - row, b0 - col:b1 - col] = arr[:, a0 - r0:a1 - r0, b0 - c0:b1 - c0]
+            out[n] = dict(data=val[None], mask=np.isfinite(val).all(0)[None, None])
         elif n in self.climate:
             path, ds = self.climate[n]
             lon, lat = self.grid.lonlat([row + height/2], [col + width/2])
@@ -179,6 +197,7 @@ def _check_file(cat:Catalog, name:str, path):
         if crs is None: raise DataError(path, "raster has no CRS")
         if count != want: raise DataError(path, f"has {count} band(s); modality '{name}' declares {want}")
     elif m.kind == 'climate_grid': readers.read_era5(path)
+    elif m.kind == 'point_cloud': pointcloud.cloud_info(path, m.crs)
     else:
         reader = getattr(points, m.reader or '', None)
         if reader is None: raise DataError(cat.path, f"modality '{name}': abc3d.data.points has no reader '{m.reader}'")

@@ -6,27 +6,17 @@
 from __future__ import annotations
 import logging, tempfile
 from dataclasses import dataclass, field
-from importlib.resources import files
 from pathlib import Path
-import numpy as np, pandas as pd, yaml
+import numpy as np, pandas as pd
 from ..core import DataError
+from ..data.soil import load_constants, soc_stock   # the constants and the SOC formula sit with the soil readers
 
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'load_constants', 'factor_std', 'co2_per_c', 'soc_stock', 'Stock', 'root_shoot', 'root_carbon', 'soc_to_depth',
-           'carbon_stocks']
+__all__ = ['log', 'factor_std', 'co2_per_c', 'Stock', 'root_shoot', 'root_carbon', 'soc_to_depth', 'carbon_stocks']
 
 # %% ../../nbs/predict/53_carbon.ipynb #6ecac323
-def load_constants(path=None) -> dict:
-    "The carbon constants and tables (default: the package's `carbon_constants.yaml`)."
-    p = Path(path) if path else Path(str(files('abc3d')/'carbon_constants.yaml'))
-    try: c = yaml.safe_load(p.read_text())
-    except (OSError, yaml.YAMLError) as e: raise DataError(p, f"cannot be read as YAML ({e})") from None
-    missing = [k for k in ('carbon_fraction', 'co2_per_c', 'soc_stock', 'root_shoot') if k not in (c or {})]
-    if missing: raise DataError(p, f"has no entry {missing}")
-    return c
-
 def factor_std(entry:dict) -> float:
     "Standard deviation of a tabulated value: `std`, else a quarter of its `range`, else `uncertainty_pct`/1.96, else 0."
     if entry.get('std') is not None: return float(entry['std'])
@@ -37,21 +27,6 @@ def factor_std(entry:dict) -> float:
 def co2_per_c(c:dict) -> float:
     "Mass of CO2 per mass of carbon (44/12)."
     return c['co2_per_c']['molar_mass_co2']/c['co2_per_c']['molar_mass_c']
-
-# %% ../../nbs/predict/53_carbon.ipynb #b0431be4
-def soc_stock(conc_g_kg,           # SOC concentration (g C kg-1 fine earth)
-              bulk_density,        # bulk density of the fine earth (g cm-3)
-              depth_cm,            # layer thickness (cm)
-              coarse_fraction=0.,  # volume fraction of coarse fragments (> 2 mm), 0..1
-              constants:dict|None=None,  # default `load_constants()`
-             ):
-    "SOC stock of a soil layer (Mg C ha-1) from lab data; arrays broadcast."
-    c = constants or load_constants()
-    conc, bd, d, cf = (np.asarray(v, 'float64') for v in (conc_g_kg, bulk_density, depth_cm, coarse_fraction))
-    if np.any((cf < 0) | (cf >= 1)): raise ValueError(f"coarse_fraction must lie in [0, 1), got {coarse_fraction}")
-    if np.any(conc < 0) or np.any(bd <= 0) or np.any(d <= 0):
-        raise ValueError("SOC concentration must be >= 0, bulk density and thickness > 0")
-    return (conc*bd*d*(1 - cf)*c['soc_stock']['factor'])[()]
 
 # %% ../../nbs/predict/53_carbon.ipynb #45f682a8
 @dataclass

@@ -13,11 +13,12 @@ from ..core import DataError, atomic_path, write_json, progress, read_json
 from .truth import TRUTH_BANDS, TRUTH_UNITS, Landscape, RegionSpec, seed_of, truth, truth_window, truth_stack
 from .sensors import *
 from .sensors import log
-from .lidar import write_gedi, write_atl08
+from .lidar import write_gedi, write_atl08, write_als
 from ..data.readers import HLS_BANDS
 
 # %% auto #0
-__all__ = ['field_plots', 'tls_plots', 'flux_towers', 'default_regions', 'region_entry', 'load_manifest', 'build_landscape']
+__all__ = ['field_plots', 'tls_plots', 'flux_towers', 'soil_horizons', 'default_regions', 'region_entry', 'load_manifest',
+           'build_landscape']
 
 # %% ../../nbs/sim/22_landscape.ipynb #8ae880eb
 _LAYERS = [('0_30', 30, 1.15), ('30_100', 70, 1.35), ('100_200', 100, 1.45)]
@@ -77,6 +78,35 @@ def flux_towers(land:Landscape) -> pd.DataFrame:
         if len(rows) == n: break
     return pd.DataFrame(rows)
 
+def _density_profile(stocks, layers=((0, 30), (30, 100), (100, 200))):
+    "Knots (depth cm, Mg C ha-1 per cm) of a piecewise-linear carbon density whose integral over each layer is its stock (steps where a linear one would go negative)."
+    m = [s/(b - a) for s, (a, b) in zip(stocks, layers)]
+    r200 = 0.7*m[2]; r100 = 2*m[2] - r200; r30 = 2*m[1] - r100; r0 = 2*m[0] - r30
+    if min(r0, r30) > 0: return np.array([0, 30, 100, 200.]), np.array([r0, r30, r100, r200])
+    z = np.array([0, 30, 30, 100, 100, 200.]); return z, np.repeat(m, 2)
+
+def soil_horizons(land:Landscape, n:int=30) -> gpd.GeoDataFrame:
+    "Soil profiles of the field plots as horizon tables: 3-6 horizons of random depths down to 100-200 cm, with organic carbon, bulk density and coarse fragments whose stocks follow the soil carbon truth."
+    lon, lat, t = _land_points(land, np.random.default_rng(seed_of(land.seed, land.spec.name, 'plots')), n)   # the field plots' points
+    rng = np.random.default_rng(seed_of(land.seed, land.spec.name, 'soil'))
+    rows = []
+    for i in range(len(lon)):
+        zk, rk = _density_profile([t[f'soc_{k}'][i] for k, _, _ in _LAYERS])
+        depth = 200 if rng.random() < 0.8 else float(rng.choice([100, 120, 150]))
+        cuts = np.sort(rng.choice(np.arange(5, depth - 4), rng.integers(2, 6), replace=False))
+        tops, bots = np.r_[0, cuts], np.r_[cuts, depth]
+        zz = np.linspace(0, 200, 2001); dens = np.interp(zz, zk, rk) if len(zk) == 4 else rk[np.minimum(np.searchsorted(zk[1::2], zz, side='right'), 2)*2]
+        cum = np.r_[0, np.cumsum((dens[1:] + dens[:-1])/2*np.diff(zz))]
+        for a, b in zip(tops, bots):
+            mean = (np.interp(b, zz, cum) - np.interp(a, zz, cum))/(b - a)             # Mg C ha-1 per cm
+            bd = float(np.clip((1.15 if a < 30 else 1.35 if a < 100 else 1.45)*rng.lognormal(0, .06) - 0.003*(t['soc_0_30'][i] - 50), 0.3, 1.8))
+            cf = float(np.clip(rng.beta(1.5, 12 - 3*(a >= 30)), 0, 0.6))
+            oc = mean/(bd*(1 - cf)*0.1)*rng.lognormal(0, .10)                          # g kg-1, with lab error
+            rows.append(dict(profile_id=f'{land.spec.name}_P{i:03d}', year=land.year, top_cm=float(a), bottom_cm=float(b),
+                             oc_g_kg=round(oc, 2), bd_g_cm3=round(bd, 2), cf_vol=round(cf, 2), lon=lon[i], lat=lat[i]))
+    df = pd.DataFrame(rows)
+    return gpd.GeoDataFrame(df.drop(columns=['lon', 'lat']), geometry=gpd.points_from_xy(df.lon, df.lat), crs='EPSG:4326')
+
 # %% ../../nbs/sim/22_landscape.ipynb #7940e0e4
 def default_regions() -> list:
     "The default landscape: a tropical moist and a temperate region, 384 x 384 pixels at 30 m."
@@ -119,9 +149,9 @@ def _write_30m(land, root, dates, block):
     write_rasters(outs, g, fn, block)
 
 def _write_other_rasters(land, root, block):
-    "Land cover (10 m), TanDEM-X coherence (12 m), the DSM (1 arcsec) and the ALS CHM (2 m) of a region."
+    "Land cover (10 m), TanDEM-X coherence (12 m), the DSM (1 arcsec) and the airborne lidar point cloud (LAZ) of a region."
     g, name = land.grid, land.spec.name
-    g10, g12, gd, ga = g.at(10.), g.at(12.), dem_grid(land), als_grid(land)
+    g10, g12, gd = g.at(10.), g.at(12.), dem_grid(land)
     write_rasters([raster_out(root/'landcover/landcover.tif', 1, 'uint8', 0, ['land_cover'], resampling='nearest')], g10,
                   lambda w: [truth_window(land, w, g10)['land_cover']], block)
     def coh(w):
@@ -130,12 +160,12 @@ def _write_other_rasters(land, root, block):
     write_rasters([raster_out(root/f'tandemx/TDX_COH_{name}.tif', 1, 'float32', -1, ['coherence'])], g12, coh, block)
     write_rasters([raster_out(root/f'dem/{dem_name(land)}', 1, 'float32', -32767, ['elevation'], units='m')], gd,
                   lambda w: [dsm_window(land, gd, w)], block)
-    write_rasters([raster_out(root/f'als/ALS_CHM_{name}.tif', 1, 'float32', -9999, ['canopy_height'], units='m')], ga,
-                  lambda w: [chm_window(land, ga, w)], block)
+    write_als(land, root/f'als/ALS_{name}.laz')
 
 def _write_tables(land, root):
     "Field plots (GeoParquet), TLS plots and flux towers (CSV) of a region."
     for p, make, write in [(root/'plots/field_plots.parquet', field_plots, lambda df, tmp: df.to_parquet(tmp)),
+                           (root/'plots/soil_horizons.parquet', soil_horizons, lambda df, tmp: df.to_parquet(tmp)),
                            (root/'plots/tls_plots.csv', tls_plots, lambda df, tmp: df.to_csv(tmp, index=False)),
                            (root/'towers/flux_towers.csv', flux_towers, lambda df, tmp: df.to_csv(tmp, index=False))]:
         if p.exists(): continue

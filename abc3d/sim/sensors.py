@@ -24,7 +24,7 @@ __all__ = ['log', 'VERSION', 'TDX_LOOKS', 'CROWN_RELIEF', 'raster_out', 'write_r
 
 # %% ../../nbs/sim/21_sensors.ipynb #8f675baa
 log = logging.getLogger(__name__)
-VERSION = '1.0'  # layout version written to the manifest
+VERSION = '1.1'  # layout version written to the manifest (1.1: ALS as a LAZ point cloud, soil horizon tables)
 
 # %% ../../nbs/sim/21_sensors.ipynb #0f561802
 def raster_out(path, count=1, dtype='float32', nodata=None, names=None, tags=None, units=None, resampling='average'):
@@ -204,10 +204,10 @@ def als_grid(land:Landscape, size_m:float=2000.) -> AnalysisGrid:
 
 CROWN_RELIEF = 0.18   # crown tops and hollows: the CHM is the stand height x (1 + CROWN_RELIEF x a unit crown field)
 
-def chm_window(land:Landscape, g:AnalysisGrid, w:Window):
-    "ALS canopy height model (m) of window `w` of the 2 m grid `g`: crowns and gaps over the true height."
+def chm_window(land:Landscape, g:AnalysisGrid, w:Window, t:dict|None=None):
+    "ALS canopy surface height (m) of window `w` of the 2 m grid `g`: crowns and gaps over the true height (`t`: the truth there, if at hand)."
     xs, ys = g.xs(w), g.ys(w)
-    t = truth(land, xs, ys, grid=True)
+    t = truth(land, xs, ys, grid=True) if t is None else t
     cr = land.f('crown', xs, ys, True)
     h = t['canopy_height']*(1 + CROWN_RELIEF*cr)*np.where(cr < -1.6 + 2*t['cover'] - 1, 0.1, 1)
     ix, iy = np.meshgrid(np.floor(xs/2).astype(np.int64), np.floor(ys/2).astype(np.int64))
