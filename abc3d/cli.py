@@ -161,8 +161,27 @@ def _tasks(a):
     for t in TASKS.values():
         print(f"{t.name:15s} {t.kind:12s} {t.units:12s} labels: {', '.join(t.label_modalities()):40s} {t.description}")
 
+def _lidar(a):
+    from abc3d.data.pointcloud import cloud_products, write_cloud_products
+    pr = cloud_products(a.files, res=a.res, fine=a.fine, crs=a.crs, min_density=a.min_density)
+    paths = write_cloud_products(pr, a.out, a.stem)
+    v = pr.bands['valid'] > 0
+    lo, hi = pr.meta['height_range']
+    print(f"{pr.meta['returns']:,} returns ({pr.meta['noise_dropped']:,} noise dropped); ground: {pr.meta['ground']}")
+    print(f"heights {lo:.1f}..{hi:.1f} m; {int(v.sum())} of {v.size} pixels of {pr.meta['res_m']:g} m valid (>= {a.min_density:g} pulses per m2)")
+    for k, p in paths.items(): print(f"  {k:8s} {p}")
+
+def _soil(a):
+    from abc3d.data.soil import read_horizons, soc_profiles
+    from abc3d.core import atomic_path
+    cols = dict(kv.split('=', 1) for kv in a.columns.split(',')) if a.columns else None
+    pf = soc_profiles(read_horizons(a.file, columns=cols, depth_unit=a.depth_unit, om_to_oc=a.om_to_oc), lam=a.lam)
+    with atomic_path(a.out, '.csv') as tmp: pf.to_csv(tmp, index=False)
+    layers = [c for c in pf.columns if c.startswith('socs_')]
+    print(f"{len(pf)} profiles -> {a.out}; layers present: " + ', '.join(f"{c[5:].replace('_', '-')} cm {int(pf[c].notna().sum())}" for c in layers))
+
 def _data_commands(sub, D):
-    "The data commands: tasks, twin, chips, catalog."
+    "The data commands: tasks, twin, chips, catalog, lidar, soil."
     ts = sub.add_parser('tasks', help='the task table: kind, units, label sources of every task', formatter_class=D,
                         description='List the tasks (abc3d.tasks): name, kind, units, label sources in priority order and what each predicts.')
     ts.add_argument('--names', action='store_true', help='only the names, comma-separated (what scripts read)')
@@ -201,6 +220,27 @@ def _data_commands(sub, D):
     k.add_argument('--root', default=None, help='data root to check files under')
     k.add_argument('--check-files', action='store_true', help='also open every file the globs match: a raster readable with a CRS and the declared bands, a point file through its reader with the declared columns')
     k.set_defaults(fn=_catalog)
+
+    l = sub.add_parser('lidar', help='point clouds (LAS/LAZ) to canopy height, height metrics, cover and density COGs', formatter_class=D,
+                       description='Stream one airborne or terrestrial lidar survey (one or several LAS/LAZ tiles): drop noise, take heights above a ground surface (TIN of ground returns, or a grid minimum for an unclassified cloud), and write a pit-filled fine CHM and the analysis-grid metrics (CHM 90th percentile and maximum, P10..P100, RH10..RH100, cover, densities, validity) as COGs on the cloud\'s own CRS.')
+    l.add_argument('files', nargs='+', help='LAS/LAZ files of one survey')
+    l.add_argument('--out', required=True, help='output folder of the COGs')
+    l.add_argument('--res', type=_number(float, 0, lo_open=True), default=30.0, help='analysis pixel (m)')
+    l.add_argument('--fine', type=_number(float, 0, lo_open=True), default=2.0, help='fine CHM cell (m); the pixel must be a whole multiple of it')
+    l.add_argument('--crs', default=None, help='CRS of files whose header has none (e.g. EPSG:25832)')
+    l.add_argument('--min-density', type=_number(float, 0), default=0.5, help='first returns per m2 for a valid pixel')
+    l.add_argument('--stem', default='als', help='file name prefix')
+    l.set_defaults(fn=_lidar)
+
+    o = sub.add_parser('soil', help='soil horizon tables to SOC stock per standard layer (CSV)', formatter_class=D,
+                       description='Read a horizon table (CSV with # comments, or GeoParquet), fit a mass-preserving equal-area spline to each profile\'s carbon density and write the SOC stock of the 0-30, 30-100 and 100-200 cm layers per profile; a layer a profile does not reach is left empty.')
+    o.add_argument('file', help='horizon table')
+    o.add_argument('--out', required=True, help='CSV of the profiles\' layer stocks')
+    o.add_argument('--columns', default=None, help="their=ours pairs, comma-separated, for a layout not recognised (ours: profile_id, top_cm, bottom_cm, oc_g_kg or om_pct, bd_g_cm3, cf_vol, lon, lat)")
+    o.add_argument('--depth-unit', choices=['cm', 'm'], default='cm', help='unit of the depths named by --columns')
+    o.add_argument('--om-to-oc', type=_share, default=0.58, help='organic carbon per organic matter where only OM is given (van Bemmelen 0.58)')
+    o.add_argument('--lam', type=_number(float, 0), default=0.1, help='spline smoothing (depths in cm; 0.1 as GlobalSoilMap)')
+    o.set_defaults(fn=_soil)
 
 
 # %% ../nbs/90_cli.ipynb #878cbf70

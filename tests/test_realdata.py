@@ -150,3 +150,20 @@ def test_real_soil_horizons_to_layer_stocks_by_hand():
     assert pf.socs_100_200.isna().all()                       # both end at 120 cm: never extrapolated
     profiles = pd.read_csv(RD/'soil/SoilProfiles.csv', comment='#')
     assert set(pf.index) <= set(profiles.normalsoilprofile_id.astype(str))
+
+
+def test_lidar_and_soil_commands_write_products(tmp_path):
+    import subprocess, sys, rasterio
+    run = lambda *a: subprocess.run([sys.executable, '-m', 'abc3d.cli', *map(str, a)], capture_output=True, text=True)
+    r = run('lidar', RD/'als/autzen_trim.laz', '--out', tmp_path/'als')
+    assert r.returncode == 0, r.stderr
+    with rasterio.open(tmp_path/'als/als_metrics_30m.tif') as f:
+        assert 'chm' in f.descriptions and 'rh50' in f.descriptions and f.tags(1)['units'] == 'm'
+        assert abs(f.res[0]*0.3048 - 30) < 1e-6                     # 30 m pixels on the cloud's CRS in feet
+    r = run('lidar', RD/'als/vegetation_1_3.las', '--out', tmp_path/'x')
+    assert r.returncode == 2 and 'vegetation_1_3.las' in r.stderr and 'no CRS' in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path/'x').exists() or not any((tmp_path/'x').iterdir())
+    r = run('soil', RD/'soil/SoilHorizons.csv', '--out', tmp_path/'soc.csv')
+    assert r.returncode == 0, r.stderr
+    df = pd.read_csv(tmp_path/'soc.csv', dtype={'profile_id': str})
+    assert len(df) > 300 and df.socs_0_30.notna().all() and df.socs_100_200.isna().all() and (df.socs_0_30 > 0).all()

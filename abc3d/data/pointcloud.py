@@ -64,7 +64,7 @@ def cloud_info(path, crs=None) -> CloudInfo:
     except DataError: raise
     except Exception as e: raise DataError(path, f'not a readable LAS/LAZ file ({type(e).__name__}: {e})') from None
     if own is None and crs is None:
-        raise DataError(path, "has no CRS in its header (no WKT or GeoTIFF VLR): give it one (crs=..., or `crs:` in the catalog)")
+        raise DataError(path, "has no CRS in its header (no WKT or GeoTIFF VLR): give it its CRS (--crs on the command line, crs= in Python, `crs:` in the catalog)")
     c = CRS.from_user_input(crs) if crs is not None else own
     return CloudInfo(path, int(h.point_count), c, (h.mins[0], h.mins[1], h.maxs[0], h.maxs[1]), (h.mins[2], h.maxs[2]),
                      _unit_factor(c), _unit_factor(c, vertical=True), str(h.version), int(h.point_format.id))
@@ -94,13 +94,10 @@ def _cell_lowest(x, y, z, grid:AnalysisGrid, low:np.ndarray):
     r, c = grid.pixel(x, y)
     ok = (r >= 0) & (r < grid.height) & (c >= 0) & (c < grid.width)
     idx, x, y, z = r[ok]*grid.width + c[ok], x[ok], y[ok], z[ok]
-    o = np.lexsort((z, idx))
-    idx, x, y, z = idx[o], x[o], y[o], z[o]
-    first = np.r_[True, idx[1:] != idx[:-1]] if len(idx) else np.zeros(0, bool)
-    i, zf = idx[first], z[first]
     flat = low.reshape(3, -1)
-    better = zf < flat[0, i]
-    flat[0, i[better]], flat[1, i[better]], flat[2, i[better]] = zf[better], x[first][better], y[first][better]
+    np.minimum.at(flat[0], idx, z)
+    won = z == flat[0, idx]                         # this chunk holds the lowest point of these cells (any one of equals)
+    flat[1, idx[won]], flat[2, idx[won]] = x[won], y[won]
 
 def _window_min(a:np.ndarray, k:int) -> np.ndarray:
     "Minimum over the k x k neighbourhood of each cell (NaN ignored)."
@@ -131,20 +128,22 @@ def _tin(low:np.ndarray, grid:AnalysisGrid) -> np.ndarray:
     out[qr, qc] = est
     return out
 
-def ground_surface(infos:list, grid:AnalysisGrid, chunk:int=1_000_000) -> tuple[np.ndarray, str, dict]:
+def ground_surface(infos:list, grid:AnalysisGrid, points=None) -> tuple[np.ndarray, str, dict]:
     "Ground elevation (m) on `grid` from clouds `infos` (one survey), the method used, and returns by class: the lowest class-2 return per cell with a TIN over the empty cells, or a grid minimum for an unclassified cloud."
+    points = points or (lambda info: iter_points(info, to_crs=grid.crs))    # chunks of (x, y, z, class, first) of a cloud
     g_low = np.full((3, *grid.shape), np.inf)
     k = max(round(10/_unit_factor(CRS.from_user_input(grid.crs))/grid.res), 1)
     coarse = AnalysisGrid.from_corner(grid.crs, grid.transform.c, grid.transform.f, grid.res*k, -(-grid.width//k), -(-grid.height//k))
     c_low = np.full((3, *coarse.shape), np.inf)
     counts = np.zeros(256, 'int64')
     for info in infos:
-        for x, y, z, cls, first in iter_points(info, chunk, grid.crs):
+        for x, y, z, cls, first in points(info):
             counts += np.bincount(cls, minlength=256)
             g = cls == GROUND_CLASS
             if g.any(): _cell_lowest(x[g], y[g], z[g], grid, g_low)
-            keep = ~np.isin(cls, NOISE_CLASSES)
-            _cell_lowest(x[keep], y[keep], z[keep], coarse, c_low)
+            if counts[GROUND_CLASS] == 0:           # the grid minimum is needed only while no ground return has been seen
+                keep = ~np.isin(cls, NOISE_CLASSES)
+                _cell_lowest(x[keep], y[keep], z[keep], coarse, c_low)
     classes = {int(c): int(v) for c, v in enumerate(counts) if v}
     if counts[GROUND_CLASS] > 0:
         return _tin(g_low, grid), f'TIN of {counts[GROUND_CLASS]:,} ground-classified (class 2) returns', classes
@@ -229,6 +228,7 @@ def cloud_products(paths,                       # a LAS/LAZ path or a list of th
                    crs=None,                    # CRS for clouds without one in their header
                    min_density:float=0.5,       # first returns per m² for a valid pixel
                    chunk:int=1_000_000,         # returns per chunk: bounds memory, not the result
+                   cache:int=5_000_000,         # clouds of up to this many returns are read once and kept for the second pass
                   ) -> CloudProducts:
     "Pit-filled CHM, height percentiles, RH-like metrics, cover, density and validity of lidar point clouds on an analysis grid."
     paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
@@ -242,7 +242,16 @@ def cloud_products(paths,                       # a LAS/LAZ path or a list of th
         raise ValueError(f"the analysis pixel ({grid.res*m_per_unit:g} m) must be a whole multiple of the fine cell ({fine:g} m)")
     fg = AnalysisGrid.from_corner(grid.crs, grid.transform.c, grid.transform.f, grid.res/k, grid.width*k, grid.height*k)
     gg = AnalysisGrid.from_corner(fg.crs, fg.transform.c, fg.transform.f, fg.res*4, -(-fg.width//4), -(-fg.height//4))
-    ground, method, classes = ground_surface(infos, gg, chunk)    # pass 1: one ground surface over all tiles, on cells of 4 fine cells
+    keep = sum(i.count for i in infos) <= cache      # small enough: decompress once, keep the chunks for the second pass
+    cached = {}
+    def points(info):
+        if info.path in cached: yield from cached[info.path]; return
+        got = []
+        for ch in iter_points(info, chunk, grid.crs):
+            if keep: got.append(ch)
+            yield ch
+        if keep: cached[info.path] = got
+    ground, method, classes = ground_surface(infos, gg, points)    # pass 1: one ground surface over all tiles, on cells of 4 fine cells
     nb = int(HIST_TOP/HIST_BIN)
     N = grid.width*grid.height
     hist = np.zeros((N, nb + 1), 'uint32')
@@ -251,7 +260,7 @@ def cloud_products(paths,                       # a LAS/LAZ path or a list of th
     hmin, hmax, dropped = np.inf, -np.inf, 0
     from scipy.ndimage import map_coordinates
     for info in infos:                       # pass 2: heights and running sums
-        for x, y, z, cls, first in iter_points(info, chunk, grid.crs):
+        for x, y, z, cls, first in points(info):
             noise = np.isin(cls, NOISE_CLASSES)
             dropped += int(noise.sum())
             keep = ~noise & ~np.isin(cls, NOT_VEGETATION)
@@ -267,7 +276,8 @@ def cloud_products(paths,                       # a LAS/LAZ path or a list of th
             np.maximum.at(chm.ravel(), fr*fg.width + fc, np.maximum(h, 0))
             cell = (fr//k)*grid.width + fc//k
             b = np.clip(np.floor(np.maximum(h, 0)/HIST_BIN), 0, nb).astype('int64')
-            np.add.at(hist, (cell, b), 1)
+            if hist.size <= 20_000_000: hist += np.bincount(cell*(nb + 1) + b, minlength=hist.size).reshape(hist.shape).astype('uint32')
+            else: np.add.at(hist, (cell, b), 1)
             n_all += np.bincount(cell, minlength=N)
             n_first += np.bincount(cell[first], minlength=N)
             n_cover += np.bincount(cell[first & (h > COVER_HEIGHT)], minlength=N)

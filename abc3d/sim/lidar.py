@@ -206,7 +206,7 @@ def als_returns(land:Landscape, g:AnalysisGrid, w:Window) -> dict:
     px = X.ravel()[cell] + rng.uniform(-g.res/2, g.res/2, P)
     py = Y.ravel()[cell] + rng.uniform(-g.res/2, g.res/2, P)
     cover = t['cover'].ravel()[cell]
-    nr = 1 + rng.binomial(2, np.clip(cover, 0, 1))
+    nr = 1 + rng.binomial(2, 0.35*np.clip(cover, 0, 1))                                  # ~1.7 returns per pulse under closed canopy
     levels = np.stack([t[f'rh{q}'].ravel() for q in range(10, 101, 10)], 1)[cell]       # [P, 10]
     u = rng.random((P, 3))*10                                                              # the share of returns below, in tenths
     k = np.minimum(u.astype(int), 9)
