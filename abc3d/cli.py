@@ -228,7 +228,7 @@ def _data_commands(sub, D):
     l.add_argument('--res', type=_number(float, 0, lo_open=True), default=30.0, help='analysis pixel (m)')
     l.add_argument('--fine', type=_number(float, 0, lo_open=True), default=2.0, help='fine CHM cell (m); the pixel must be a whole multiple of it')
     l.add_argument('--crs', default=None, help='CRS of files whose header has none (e.g. EPSG:25832)')
-    l.add_argument('--min-density', type=_number(float, 0), default=0.5, help='first returns per m2 for a valid pixel')
+    l.add_argument('--min-density', type=_number(float, 0), default=0.2, help='first returns per m2 for a valid pixel')
     l.add_argument('--stem', default='als', help='file name prefix')
     l.set_defaults(fn=_lidar)
 

@@ -78,6 +78,26 @@ def prepare(w:Path) -> dict:
             b = bytearray(f.read_bytes()); b[len(b)//2] ^= 0xFF; f.write_bytes(bytes(b))
         p[f'store_{kind}'] = d
     p['file'] = w/'bad'/'a_file'; p['file'].write_text('not a folder')
+    # landscapes with a truncated airborne point cloud, or a soil horizon table whose horizon ends above its top
+    for kind in ('laz', 'soil'):
+        d = w/f'landscape_{kind}'
+        if d.exists(): shutil.rmtree(d)
+        shutil.copytree(land, d)
+        if kind == 'laz':
+            f = next((d/'temperate_0'/'als').glob('*.laz')); f.write_bytes(f.read_bytes()[:len(f.read_bytes())//3])
+        else:
+            import geopandas as gpd
+            f = d/'temperate_0'/'plots'/'soil_horizons.parquet'
+            g = gpd.read_parquet(f); g.loc[1, 'bottom_cm'] = g.loc[1, 'top_cm'] - 5; g.to_parquet(f)
+        p[f'land_{kind}'] = d
+    # a point cloud without CRS, a truncated one, and a horizon table with an overlap
+    import laspy, numpy as np
+    h = laspy.LasHeader(point_format=1, version='1.2'); h.scales = np.array([.01, .01, .01])
+    las = laspy.LasData(h); las.x, las.y, las.z = np.arange(10.), np.arange(10.), np.zeros(10); las.classification = np.full(10, 2, np.uint8)
+    p['las_nocrs'] = w/'bad'/'nocrs.las'; las.write(p['las_nocrs'])
+    lazf = next((Path(land)/'temperate_0'/'als').glob('*.laz'))
+    p['laz_cut'] = w/'bad'/'cut.laz'; p['laz_cut'].write_bytes(lazf.read_bytes()[:lazf.stat().st_size//2])
+    p['soil_overlap'] = put('horizons.csv', '# profile table\nprofile_id,top_cm,bottom_cm,oc_g_kg,bd_g_cm3\nA,0,30,20,1.3\nA,20,60,5,1.4\n')
     return p
 
 
@@ -107,6 +127,13 @@ def cases(p:dict) -> list[Case]:
         Case('store with a shard deleted', ['chips', '--landscape', land, '--verify', '--out', p['store_shard']], [], 'missing'),
         Case('store with a modality deleted', ['chips', '--landscape', land, '--verify', '--out', p['store_modality']], [], 'glo30'),
         Case('store with changed bytes', ['chips', '--landscape', land, '--verify', '--out', p['store_bytes']], [], 'CRC-32'),
+        Case('truncated airborne point cloud', ['chips', '--landscape', p['land_laz'], '--out', o('c11')], [o('c11')], '.laz'),
+        Case('soil horizon ending above its top', ['chips', '--landscape', p['land_soil'], '--out', o('c12')], [o('c12')], 'soil_horizons.parquet'),
+        # lidar, soil
+        Case('point cloud without CRS', ['lidar', p['las_nocrs'], '--out', o('l1')], [o('l1')/'als_metrics_30m.tif'], 'no CRS'),
+        Case('truncated point cloud', ['lidar', p['laz_cut'], '--out', o('l2')], [o('l2')/'als_metrics_30m.tif'], 'cut.laz'),
+        Case('fine cell not dividing the pixel', ['lidar', p['las_nocrs'], '--crs', 'EPSG:32632', '--fine', '7', '--out', o('l3')], [o('l3')/'als_metrics_30m.tif'], 'multiple'),
+        Case('overlapping horizons', ['soil', p['soil_overlap'], '--out', o('s2.csv')], [o('s2.csv')], 'line 4'),
         # catalog
         Case('wavelengths in nm', ['catalog', '--catalog', p['cat_nm']], [], 'nanometres'),
         Case('unknown catalog key', ['catalog', '--catalog', p['cat_key']], [], "'gds'"),

@@ -148,8 +148,11 @@ def test_real_soil_horizons_to_layer_stocks_by_hand():
     assert pf.loc['10014', 'socs_0_30'] == pytest.approx(stock(5.5, 1.36, 20) + stock(2.5, 1.47, 10), rel=1e-9)
     assert pf.loc['10014', 'socs_30_100'] == pytest.approx(stock(0.3, 1.65, 30) + stock(65, 0.55, 40), rel=1e-9)
     assert pf.socs_100_200.isna().all()                       # both end at 120 cm: never extrapolated
-    profiles = pd.read_csv(RD/'soil/SoilProfiles.csv', comment='#')
-    assert set(pf.index) <= set(profiles.normalsoilprofile_id.astype(str))
+    from abc3d.data.soil import read_profile_table
+    profiles = read_profile_table(RD/'soil/SoilProfiles.csv')
+    assert profiles.profile_id.is_unique and len(profiles) >= hz.profile_id.nunique()
+    every = soc_profiles(hz, profiles=profiles)
+    assert every.soilunit.notna().all() and (every.socs_0_30 > 0).all()   # every profile of the horizons is in the profile table
 
 
 def test_lidar_and_soil_commands_write_products(tmp_path):

@@ -226,7 +226,7 @@ def cloud_products(paths,                       # a LAS/LAZ path or a list of th
                    res:float=30.,               # m, analysis pixel when `grid` is None
                    fine:float=2.,               # m, the fine CHM's cell
                    crs=None,                    # CRS for clouds without one in their header
-                   min_density:float=0.5,       # first returns per m² for a valid pixel
+                   min_density:float=0.2,       # first returns per m² for a valid pixel (180 per 30 m pixel)
                    chunk:int=1_000_000,         # returns per chunk: bounds memory, not the result
                    cache:int=5_000_000,         # clouds of up to this many returns are read once and kept for the second pass
                   ) -> CloudProducts:

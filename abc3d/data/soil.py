@@ -12,7 +12,7 @@ from ..tasks import SOC_LAYERS
 
 # %% auto #0
 __all__ = ['OM_TO_OC', 'HORIZON_COLUMNS', 'HORIZON_LAYOUTS', 'LAYER_DEPTHS', 'load_constants', 'soc_stock', 'read_horizons',
-           'EqualAreaSpline', 'soc_profiles', 'read_soil_profiles']
+           'read_profile_table', 'EqualAreaSpline', 'soc_profiles', 'read_soil_profiles']
 
 # %% ../../nbs/data/11c_soil.ipynb #c1cd632e
 def load_constants(path=None) -> dict:
@@ -107,7 +107,20 @@ def read_horizons(path,                        # CSV (with `#` comments) or GeoP
     if over.any(): raise DataError(path, f"line {int(out.line[over.values].iloc[0])}: horizon overlaps the one above it in profile {out.profile_id[over.values].iloc[0]}")
     return out
 
-# %% ../../nbs/data/11c_soil.ipynb #4376a36c
+# %% ../../nbs/data/11c_soil.ipynb #c03f4fe7
+def read_profile_table(path) -> pd.DataFrame:
+    "A table of one row per soil profile (CSV with `#` comments, or GeoParquet): `profile_id` first, then its other columns (lon/lat from a point geometry)."
+    path = Path(path)
+    if not path.is_file(): raise DataError(path, 'file not found')
+    df, line = _read_table(path)
+    ids = [theirs for l in HORIZON_LAYOUTS.values() for theirs, (ours, _) in l.items() if ours == 'profile_id' and theirs in df.columns]
+    if not ids: raise DataError(path, f"has no profile id column (one of {sorted({t for l in HORIZON_LAYOUTS.values() for t, (o, _) in l.items() if o == 'profile_id'})})")
+    df = df.rename(columns={ids[0]: 'profile_id'})
+    df['profile_id'] = df['profile_id'].astype(str)
+    if df.profile_id.duplicated().any(): raise DataError(path, f"line {int(line[np.argmax(df.profile_id.duplicated().values)])}: profile {df.profile_id[df.profile_id.duplicated()].iloc[0]} listed twice")
+    return df[['profile_id', *[c for c in df.columns if c != 'profile_id']]]
+
+# %% ../../nbs/data/11c_soil.ipynb #02c5c20f
 class EqualAreaSpline:
     "Equal-area quadratic smoothing spline of horizon means (Bishop et al. 1999), optionally shifted per horizon to keep each horizon's mean exactly."
     def __init__(self, top, bottom, values, lam:float=0.1, preserve:bool=True):
@@ -168,13 +181,14 @@ class EqualAreaSpline:
         i = self._integral([a, b], shifted)
         return float((i[1] - i[0])/(b - a))
 
-# %% ../../nbs/data/11c_soil.ipynb #4887439b
+# %% ../../nbs/data/11c_soil.ipynb #949ca652
 LAYER_DEPTHS = tuple(tuple(int(v) for v in l.replace('cm', '').split('-')) for l in SOC_LAYERS)   # ((0, 30), (30, 100), (100, 200))
 
 def soc_profiles(horizons:pd.DataFrame,          # from `read_horizons`
                  layers=LAYER_DEPTHS,            # (top, bottom) cm of each standard layer
                  lam:float=0.1,                  # spline smoothing (depths in cm)
                  constants:dict|None=None,       # default `load_constants()`
+                 profiles:pd.DataFrame|None=None, # `read_profile_table`: attributes joined by profile id
                 ) -> pd.DataFrame:
     "SOC stock (Mg C ha-1) of each profile's standard layers (`socs_<top>_<bottom>`), NaN where the profile does not cover a layer."
     c = constants or load_constants()
@@ -193,7 +207,9 @@ def soc_profiles(horizons:pd.DataFrame,          # from `read_horizons`
             v = sp.mean(a, b)*(b - a) if sp is not None and not missing.any() else float('nan')
             row[f'socs_{a}_{b}'] = max(v, 0.) if np.isfinite(v) else v
         rows.append(row)
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows)
+    if profiles is not None: out = out.merge(profiles.drop(columns=[c for c in ('lon', 'lat') if c in out and c in profiles]), on='profile_id', how='left')
+    return out
 
 def read_soil_profiles(path, **kw) -> pd.DataFrame:
     "A horizon table as the SOC stock of each profile's standard layers, with lon/lat: the catalog reader of soil-profile tables."

@@ -208,10 +208,15 @@ def als_returns(land:Landscape, g:AnalysisGrid, w:Window) -> dict:
     cover = t['cover'].ravel()[cell]
     nr = 1 + rng.binomial(2, 0.35*np.clip(cover, 0, 1))                                  # ~1.7 returns per pulse under closed canopy
     levels = np.stack([t[f'rh{q}'].ravel() for q in range(10, 101, 10)], 1)[cell]       # [P, 10]
-    u = rng.random((P, 3))*10                                                              # the share of returns below, in tenths
+    g = np.clip(1 - 0.95*cover, 0.03, 0.97)[:, None]                                       # the ground's share of returns (as the truth's RH)
+    p = rng.random((P, 3))                                                                 # the share of returns below each return
+    u = p*10
     k = np.minimum(u.astype(int), 9)
     lo = np.where(k > 0, np.take_along_axis(levels, np.maximum(k - 1, 0), 1), 0.)
-    h = lo + (u - k)*(np.take_along_axis(levels, k, 1) - lo)                              # inverse of the RH distribution
+    h = lo + (u - k)*(np.take_along_axis(levels, k, 1) - lo)                              # inverse of the RH distribution between its levels
+    first = (k == 0) & (g < 0.1)                                                           # below RH10: ground up to g, then up to RH10
+    h = np.where(first, levels[:, :1]*np.clip((p - g)/np.maximum(0.1 - g, 1e-6), 0, 1), h)
+    h = np.where(p < g, 0., h)
     h = np.where(np.arange(3) < nr[:, None], h, -np.inf)
     h = -np.sort(-h, 1)
     canopy = h[:, 0] > 0.5
