@@ -49,5 +49,7 @@ def test_audit_converted_sources_agree_with_the_truth(small_store):
     assert (audit.loc[['als_chm', 'tls_plots', 'atl08'], 'bias'].abs() < 1).all(), audit   # the converted sources: within 1 m
     assert audit.loc['als_chm', 'raw_bias'] > audit.loc['als_chm', 'bias'] + 1     # the CHM's percentile stands above the stand
     assert audit.loc['als_chm', 'r'] > 0.95
+    soc = label_audit(small_store, 'soc_profile').set_index('source')       # horizons harmonised by the spline
+    assert list(soc.index) == ['soil_profiles'] and soc.n.iloc[0] > 20 and abs(soc.bias.iloc[0]) < soc.stated_sd.iloc[0]
     agbd = label_audit(small_store, 'agbd').set_index('source')
     assert set(agbd.index) == {'field_plots', 'tls_plots', 'gedi_l4a'} and (agbd.stated_sd > 0).all()

@@ -10,6 +10,8 @@ from abc3d.sim.lidar import gedi_shots
 from abc3d.data.readers import HLS_BANDS
 from abc3d.data.points import GEDI_BEAMS, ATL08_TRACKS as ATL08_BEAMS
 from rasterio.windows import Window
+from abc3d.data.pointcloud import cloud_info
+from abc3d.data.soil import read_horizons
 
 os.environ['ABC3D_PROGRESS'] = '0'
 
@@ -37,7 +39,9 @@ def test_layout(default):
         with rasterio.open(d/f"tandemx/TDX_COH_{r['name']}.tif") as s: assert (s.res, s.nodata, s.dtypes[0]) == ((12., 12.), -1, 'float32')
         dem, = (d/'dem').glob('Copernicus_DSM_COG_10_*_DEM.tif')
         with rasterio.open(dem) as s: assert (s.crs.to_epsg(), s.nodata) == (4326, -32767) and abs(s.res[0] - 1/3600) < 1e-12
-        with rasterio.open(d/f"als/ALS_CHM_{r['name']}.tif") as s: assert s.res == (2., 2.) and s.width*2 <= 2000
+        info = cloud_info(d/f"als/ALS_{r['name']}.laz")                       # the airborne survey as a point cloud
+        assert info.crs.to_epsg() == r['epsg'] and info.point_format == 6 and info.count > 1e6
+        assert info.bounds[2] - info.bounds[0] <= 2000 and info.z_factor == 1.0
         with rasterio.open(d/'landcover/landcover.tif') as s: assert (s.res, s.nodata, s.dtypes[0]) == ((10., 10.), 0, 'uint8')
         with rasterio.open(d/'disturbance/disturbance.tif') as s: assert (s.nodata, s.dtypes[0]) == (255, 'uint8')
         t, names = _read(d/'truth/truth.tif')
@@ -58,6 +62,9 @@ def test_layout(default):
         fp = gpd.read_parquet(d/'plots/field_plots.parquet')
         assert fp.crs.to_epsg() == 4326 and 20 <= len(fp) <= 40
         np.testing.assert_allclose(fp.socs_30_100, fp.soc_30_100*fp.bd_30_100*70*(1 - fp.cf_30_100)/10, rtol=1e-9)
+        hz = read_horizons(d/'plots/soil_horizons.parquet')                   # the plots' soil cores as horizons
+        assert set(hz.profile_id) == set(fp.plot_id) and hz.groupby('profile_id').size().between(3, 6).all()
+        assert (hz.groupby('profile_id').top_cm.min() == 0).all() and hz.bottom_cm.max() == 200
         assert {'tls_h95', 'tls_pai', 'tls_agb'} <= set(pd.read_csv(d/'plots/tls_plots.csv'))
         assert 2 <= len(pd.read_csv(d/'towers/flux_towers.csv')) <= 4
 
