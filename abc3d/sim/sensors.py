@@ -194,9 +194,9 @@ def dsm_window(land:Landscape, g:AnalysisGrid, w:Window):
     return np.where(t['land_cover'] == 80, t['elevation'], z)
 
 def als_grid(land:Landscape, size_m:float=2000.) -> AnalysisGrid:
-    "The 2 m grid of the ALS survey: a seeded square of up to `size_m` inside the region."
+    "The 2 m grid of the ALS survey: a seeded square of up to `size_m` (and a quarter of the region's width) inside the region."
     g = land.grid
-    s = min(size_m, g.width*g.res/2)
+    s = min(size_m, g.width*g.res/4)
     rng = np.random.default_rng(seed_of(land.seed, land.spec.name, 'als'))
     l, b, r, t = g.bounds
     x0 = np.floor(rng.uniform(l, r - s)/30)*30; y0 = np.floor(rng.uniform(b + s, t)/30)*30
