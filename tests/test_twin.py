@@ -36,7 +36,10 @@ def test_layout(default):
                 with rasterio.open(d/f'hls/{stem}.{b}.tif') as s:
                     assert (s.dtypes[0], s.nodata, s.tags()['scale_factor'], s.crs.to_epsg(), s.res) == ('int16', -9999, '0.0001', r['epsg'], (30., 30.))
             with rasterio.open(d/f'hls/{stem}.Fmask.tif') as s: assert (s.dtypes[0], s.nodata) == ('uint8', 255)
-        with rasterio.open(d/f"tandemx/TDX_COH_{r['name']}.tif") as s: assert (s.res, s.nodata, s.dtypes[0]) == ((12., 12.), -1, 'float32')
+        with rasterio.open(d/f"tandemx/TDX_COH_{r['name']}.tif") as s:         # coherence and the height of ambiguity it was taken with
+            assert (s.res, s.nodata, s.dtypes[0], s.descriptions) == ((12., 12.), -1, 'float32', ('coherence', 'height_of_ambiguity'))
+            coh, hoa = s.read(out_shape=(2, 64, 64))
+            assert 0 <= coh.min() and coh.max() <= 1 and 28 <= hoa.min() and hoa.max() <= 84 and s.tags(2)['units'] == 'm'
         dem, = (d/'dem').glob('Copernicus_DSM_COG_10_*_DEM.tif')
         with rasterio.open(dem) as s: assert (s.crs.to_epsg(), s.nodata) == (4326, -32767) and abs(s.res[0] - 1/3600) < 1e-12
         info = cloud_info(d/f"als/ALS_{r['name']}.laz")                       # the airborne survey as a point cloud

@@ -23,7 +23,7 @@ class EncoderConfig:
     mlp_ratio: float = 4.               # MLP hidden width / dim
     wv_dim: int = 128                   # width of the patch-embedding generator
     modalities: tuple = ('hls', 'tandemx', 'glo30', 'era5_land')   # vocabulary of the modality embedding
-    variables: tuple = ('coherence', 'elevation', 'slope', 'aspect_sin', 'aspect_cos', 'chm')  # non-spectral raster variables
+    variables: tuple = ('coherence', 'elevation', 'slope', 'aspect_sin', 'aspect_cos', 'chm', 'height_of_ambiguity')  # non-spectral raster variables
     climate: str = 'era5_land'          # the modality read as a climate context token
     climate_vars: int = 4               # V, its variables (t2m, tp, swvl1, ssrd)
     drop_time_loc: float = 0.           # in training, drop time and location per sample with this probability

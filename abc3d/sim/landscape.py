@@ -149,15 +149,17 @@ def _write_30m(land, root, dates, block):
     write_rasters(outs, g, fn, block)
 
 def _write_other_rasters(land, root, block):
-    "Land cover (10 m), TanDEM-X coherence (12 m), the DSM (1 arcsec) and the airborne lidar point cloud (LAZ) of a region."
+    "Land cover (10 m), TanDEM-X coherence and its height of ambiguity (12 m), the DSM (1 arcsec) and the airborne lidar point cloud (LAZ) of a region."
     g, name = land.grid, land.spec.name
     g10, g12, gd = g.at(10.), g.at(12.), dem_grid(land)
     write_rasters([raster_out(root/'landcover/landcover.tif', 1, 'uint8', 0, ['land_cover'], resampling='nearest')], g10,
                   lambda w: [truth_window(land, w, g10)['land_cover']], block)
     def coh(w):
         t = truth_window(land, w, g12)
-        return [coherence(land, t, g12.xs(w), g12.ys(w))]
-    write_rasters([raster_out(root/f'tandemx/TDX_COH_{name}.tif', 1, 'float32', -1, ['coherence'])], g12, coh, block)
+        xs, ys = g12.xs(w), g12.ys(w)
+        return [np.stack([coherence(land, t, xs, ys), height_of_ambiguity(land, xs, ys)])]
+    write_rasters([raster_out(root/f'tandemx/TDX_COH_{name}.tif', 2, 'float32', -1, ['coherence', 'height_of_ambiguity'],
+                              units=dict(coherence='1', height_of_ambiguity='m'))], g12, coh, block)
     write_rasters([raster_out(root/f'dem/{dem_name(land)}', 1, 'float32', -32767, ['elevation'], units='m')], gd,
                   lambda w: [dsm_window(land, gd, w)], block)
     write_als(land, root/f'als/ALS_{name}.laz')

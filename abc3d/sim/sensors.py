@@ -19,12 +19,12 @@ from scipy.special import ndtri
 
 # %% auto #0
 __all__ = ['log', 'VERSION', 'TDX_LOOKS', 'CROWN_RELIEF', 'raster_out', 'write_rasters', 'mgrs_tile', 'hls_dates', 'lonlat',
-           'cloud_params', 'hls_window', 'r2_fit', 'tdx_acquisitions', 'volume_coherence', 'coherence', 'dem_grid',
-           'lonlat_bounds', 'dem_name', 'dsm_window', 'als_grid', 'chm_window', 'write_era5']
+           'cloud_params', 'hls_window', 'r2_fit', 'tdx_acquisitions', 'height_of_ambiguity', 'volume_coherence',
+           'coherence', 'dem_grid', 'lonlat_bounds', 'dem_name', 'dsm_window', 'als_grid', 'chm_window', 'write_era5']
 
 # %% ../../nbs/sim/21_sensors.ipynb #8f675baa
 log = logging.getLogger(__name__)
-VERSION = '1.1'  # layout version written to the manifest (1.1: ALS as a LAZ point cloud, soil horizon tables)
+VERSION = '1.2'  # layout version written to the manifest (1.1: ALS as a LAZ point cloud, soil horizon tables; 1.2: TanDEM-X height of ambiguity)
 
 # %% ../../nbs/sim/21_sensors.ipynb #0f561802
 def raster_out(path, count=1, dtype='float32', nodata=None, names=None, tags=None, units=None, resampling='average'):
@@ -140,6 +140,14 @@ def tdx_acquisitions(land:Landscape) -> dict:
     rng = np.random.default_rng(seed_of(land.seed, land.spec.name, 'tdx_acq'))
     return dict(hoa=rng.uniform(30, 80, 2), wind=rng.uniform(0, 1, 2), split=rng.uniform(.3, .7))
 
+def height_of_ambiguity(land:Landscape, xs, ys) -> np.ndarray:
+    "Height of ambiguity (m) on the grid `xs`, `ys`: the acquisition's value at mid-swath, changing by ±5 % across the swath."
+    acq = tdx_acquisitions(land)
+    l, bot, r, top = land.grid.bounds
+    X, Y = np.meshgrid(xs, ys)
+    a = (Y < bot + acq['split']*(top - bot)).astype(int)   # which acquisition covers the pixel
+    return acq['hoa'][a]*(1 + 0.1*(X - (l + r)/2)/(r - l))
+
 def volume_coherence(t:dict, kz):
     "|Fourier transform| of the vertical scattering profile at wavenumber `kz` (rad/m), the profile taken as the truth's RH quantiles (ground share included)."
     rh = np.stack([np.zeros_like(t['rh10'])] + [t[f'rh{q}'] for q in range(10, 101, 10)], -1)
@@ -152,8 +160,7 @@ def coherence(land:Landscape, t:dict, xs, ys, looks:int=TDX_LOOKS):
     l, bot, r, top = land.grid.bounds
     X, Y = np.meshgrid(xs, ys)
     a = (Y < bot + acq['split']*(top - bot)).astype(int)   # which acquisition covers the pixel
-    hoa = acq['hoa'][a]*(1 + 0.1*(X - (l + r)/2)/(r - l))  # the height of ambiguity changes across the swath
-    g_vol = volume_coherence(t, 2*np.pi/hoa)
+    g_vol = volume_coherence(t, 2*np.pi/height_of_ambiguity(land, xs, ys))
     dzdx = b.elev_relief*(land.f('elev', xs + 6, ys, True) - land.f('elev', xs - 6, ys, True))/12
     local = np.radians(_INCIDENCE) - np.arctan(dzdx)       # slopes facing the sensor (looking east) are brighter
     s0 = np.vectorize(_SIGMA0.get, otypes=[float])(t['land_cover']) + 10*np.log10(np.clip(np.cos(local), .05, 1)/np.cos(np.radians(_INCIDENCE)))
