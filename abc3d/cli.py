@@ -464,7 +464,7 @@ def _study(a):
     if a.quick and a.device.startswith('cuda'): raise SystemExit("abc3d study: give --quick or --device cuda, not both")
     profile = 'quick' if a.quick else 'cuda' if a.device.startswith('cuda') else 'default'
     res = run_study(a.out, a.landscape, a.store, profile, methods=a.methods.split(',') if a.methods else None, fractions=a.fractions or None,
-                    seeds=a.seeds or None, steps=a.steps, tasks=a.tasks)
+                    seeds=a.seeds or None, steps=a.steps, pretrain_steps=a.pretrain_steps, tasks=a.tasks)
     print(format_study(res['table'], res['summary'], res['sources']))
     print(f"study ({profile}, {res['cells']} cells) written to {res['out']} in {res['seconds']:.0f} s ({res['seconds'] / 60:.1f} min)")
 
@@ -496,6 +496,7 @@ def _study_commands(sub, D):
     st.add_argument('--fractions', type=_list_of(_share), default=None, help='label fractions, comma-separated (default 1,0.1,0.01)')
     st.add_argument('--seeds', type=_list_of(_index), default=None, help='seeds, comma-separated (default 0,1,2)')
     st.add_argument('--steps', type=_count, default=None, help='optimizer steps of every deep method')
+    st.add_argument('--pretrain-steps', type=_count, default=None, help='optimizer steps of the shared MAE pretraining')
     st.add_argument('--tasks', default=None, help="tasks, comma-separated (default: the profile's)")
     st.set_defaults(fn=_study)
 

@@ -36,7 +36,9 @@ def _to(x, device):
 
 @patch
 def calibrate(self:FinetuneTask, batches,           # an iterable of batches: the validation split
-              max_pixels:int=20000, min_pixels:int=30, seed:int=0) -> dict[str, list[float]]:
+              max_pixels:int=20000, min_pixels:int=30, seed:int=0,
+              label_noise:bool=False                # take the labels' stated noise off (only for label errors independent of the model's)
+             ) -> dict[str, list[float]]:
     "Fit and set the std factor of every regression task and channel on the labels of `batches`; returns {task: [factor per channel]}."
     tasks = [t for t in self.tasks if not TASKS[t].is_classes]
     for t in tasks: getattr(self, f'calib_{t}').fill_(1.)
@@ -50,7 +52,8 @@ def calibrate(self:FinetuneTask, batches,           # an iterable of batches: th
                 value, mask = b['targets'][t]
                 m = mask[:, 0] & torch.isfinite(value).all(1)
                 if not m.any(): continue
-                noise = b.get('label_var', {}).get(t, torch.zeros_like(value))
+                noise = b.get('label_var', {}).get(t) if label_noise else None
+                if noise is None: noise = torch.zeros_like(value)
                 pick = lambda x: x.permute(0, 2, 3, 1)[m].double().cpu().numpy()              # [n, C]
                 acc[t].append(np.stack([pick(pred[t]['mean'] - value), pick(pred[t]['std']), pick(noise.expand_as(value))]))
     self.train(was)
