@@ -140,13 +140,15 @@ def tdx_acquisitions(land:Landscape) -> dict:
     rng = np.random.default_rng(seed_of(land.seed, land.spec.name, 'tdx_acq'))
     return dict(hoa=rng.uniform(30, 80, 2), wind=rng.uniform(0, 1, 2), split=rng.uniform(.3, .7))
 
+def _acquisition(land:Landscape, xs, ys) -> np.ndarray:
+    "Which of the two acquisitions covers each pixel of the grid `xs`, `ys` (0 or 1)."
+    l, bot, r, top = land.grid.bounds
+    return np.broadcast_to((np.asarray(ys) < bot + tdx_acquisitions(land)['split']*(top - bot)).astype(int)[:, None], (len(ys), len(xs)))
+
 def height_of_ambiguity(land:Landscape, xs, ys) -> np.ndarray:
     "Height of ambiguity (m) on the grid `xs`, `ys`: the acquisition's value at mid-swath, changing by ±5 % across the swath."
-    acq = tdx_acquisitions(land)
     l, bot, r, top = land.grid.bounds
-    X, Y = np.meshgrid(xs, ys)
-    a = (Y < bot + acq['split']*(top - bot)).astype(int)   # which acquisition covers the pixel
-    return acq['hoa'][a]*(1 + 0.1*(X - (l + r)/2)/(r - l))
+    return tdx_acquisitions(land)['hoa'][_acquisition(land, xs, ys)]*(1 + 0.1*(np.asarray(xs)[None] - (l + r)/2)/(r - l))
 
 def volume_coherence(t:dict, kz):
     "|Fourier transform| of the vertical scattering profile at wavenumber `kz` (rad/m), the profile taken as the truth's RH quantiles (ground share included)."
@@ -157,9 +159,7 @@ def volume_coherence(t:dict, kz):
 def coherence(land:Landscape, t:dict, xs, ys, looks:int=TDX_LOOKS):
     "TanDEM-X-like coherence in [0, 1] from the truth `t` on the grid `xs`, `ys`: system x SNR x temporal x volume decorrelation, estimated from `looks` looks."
     acq, b = tdx_acquisitions(land), land.biome
-    l, bot, r, top = land.grid.bounds
-    X, Y = np.meshgrid(xs, ys)
-    a = (Y < bot + acq['split']*(top - bot)).astype(int)   # which acquisition covers the pixel
+    a = _acquisition(land, xs, ys)
     g_vol = volume_coherence(t, 2*np.pi/height_of_ambiguity(land, xs, ys))
     dzdx = b.elev_relief*(land.f('elev', xs + 6, ys, True) - land.f('elev', xs - 6, ys, True))/12
     local = np.radians(_INCIDENCE) - np.arctan(dzdx)       # slopes facing the sensor (looking east) are brighter
