@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 SHELL := /bin/bash
 export ABC3D_PROGRESS ?= 1
 
-.PHONY: install run test test-nbs test-py test-hpc sync-check docs browser clean-data bench-data bad-input
+.PHONY: install run test test-nbs test-py test-hpc sync-check docs docs-outputs browser clean-data bench-data bad-input
 install: $(STAMP)
 
 $(STAMP): settings.ini setup.py pyproject.toml constraints.txt
@@ -37,6 +37,12 @@ test-hpc: $(STAMP)
 # the documentation site, offline, following _quarto.yml (quarto render uses the same file where quarto exists)
 docs: $(STAMP)
 	$(VENV)/bin/abc3d docs
+
+# the stored outputs (figures, tables) of the tutorials that run the whole chain, refreshed on fresh default data (~10 min)
+DOCS_OUTPUTS := nbs/tutorials/getting_started.ipynb
+docs-outputs: $(STAMP)
+	$(PY) -c "import sys; from abc3d.tools.docs import refresh_outputs; [print(refresh_outputs(p)) for p in sys.argv[1:]]" $(DOCS_OUTPUTS)
+	$(VENV)/bin/nbdev_clean
 
 # headless Chromium (Debian package) and playwright-core (npm) for the browser tests
 BROWSER_STAMP := tests/browser/node_modules/.installed

@@ -79,8 +79,10 @@ def _config_args(p:argparse.ArgumentParser, cls):
     for f in fields(cls):
         flag, h = '--' + f.name.replace('_', '-'), docs.get(f.name, '') + (f" (default: {f.default})" if f.default != '' else '')
         if f.name == 'task': h += f"; the tasks: {', '.join(TASKS)}"
-        if isinstance(f.default, bool): p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=h)
-        else: p.add_argument(flag, type=_setting(f), default=None, help=h)
+        flags, meta = ([flag], None) if f.name != 'accelerator' else (['--device', flag], 'DEVICE')   # one device flag across commands (--accelerator kept)
+        if f.name == 'accelerator': h = f"'cpu', 'cuda' (or 'gpu') or 'auto', as in the other commands (default: {f.default})"
+        if isinstance(f.default, bool): p.add_argument(*flags, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=h)
+        else: p.add_argument(*flags, dest=f.name, metavar=meta, type=_setting(f), default=None, help=h)
 
 def _overrides(a, cls) -> dict:
     from dataclasses import fields
@@ -544,6 +546,14 @@ def _tool_commands(sub, D):
 
 
 # %% ../nbs/90_cli.ipynb #404ec4b9
+class _Help(argparse.ArgumentDefaultsHelpFormatter):
+    "argparse's `(default: ...)` only where the help does not say the default already and there is one to say."
+    def _get_help_string(self, action):
+        h = action.help or ''
+        d = action.default
+        if 'default' in h or d is None or d is False or d is argparse.SUPPRESS or (isinstance(d, str) and not d): return h
+        return super()._get_help_string(action)
+
 class _Parser(argparse.ArgumentParser):
     "An argument parser whose usage errors are one line that points to --help."
     def error(self, message): self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
@@ -555,7 +565,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument('--version', action='version', version=f"abc3d {version('abc3d')}")
     p.add_argument('--debug', action='store_true', help='on an error, show the traceback (also: ABC3D_DEBUG=1); accepted anywhere on the line')
     sub = p.add_subparsers(dest='cmd', required=True)
-    D = argparse.ArgumentDefaultsHelpFormatter
+    D = _Help
     for add in (_data_commands, _train_commands, _predict_commands, _study_commands, _tool_commands): add(sub, D)
     return p
 

@@ -33,3 +33,16 @@ def default_store(tmp_path_factory):
     build_landscape(root/'landscape')
     build_chips(root/'landscape', root/'chips.zarr')
     return root/'chips.zarr'
+
+
+@pytest.fixture(scope='session')
+def main_job(tmp_path_factory):
+    "`abc3d run` on small regions (192 px, 2 dates) with every task and a few optimizer steps per run: (data folder, stdout)."
+    import subprocess, sys
+    from pathlib import Path
+    root = tmp_path_factory.mktemp('main')
+    out = subprocess.run([str(Path(sys.executable).parent/'abc3d'), 'run', '--out', str(root/'run'), '--data', str(root), '--size-px', '192',
+                          '--dates', '2', '--pretrain-steps', '3', '--finetune-steps', '3'],
+                         capture_output=True, text=True, env={**os.environ, 'ABC3D_PROGRESS': '0'}, timeout=1500)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    return root, out.stdout

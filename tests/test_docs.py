@@ -86,6 +86,12 @@ def _check(res:dict, base:str):
     assert not res['foreign_requests'], f"requests to other hosts: {res['foreign_requests']}"
     assert not res['errors'], res['errors']
     assert res['ok']
+    pages = {PurePosixPath(p['href']).stem: p for p in res['pages'] if p['ok']}
+    assert pages['getting_started']['figures'] >= 1, pages['getting_started']       # a rendered map, not only code
+    for ref in ('12_grid', '10_catalog', '64_explore'):                             # reference pages: cards, no checks
+        assert pages[ref]['sigcards'] >= 2 and not pages[ref]['test_calls'], pages[ref]
+        assert pages[ref]['source_link'] and pages[ref]['source_link'].endswith('.ipynb'), pages[ref]
+    assert res['search']['hits'] >= 1 and res['search'].get('landed', '').startswith(base), res['search']   # the offline search finds a page
 
 
 @pytest.mark.skipif(_browser_missing() is not None, reason=_browser_missing() or '')

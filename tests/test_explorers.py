@@ -69,6 +69,9 @@ def make_run(run, carbon=True, evaluation=True, size=48, seed=0):
         pd.DataFrame(rows).to_csv(run/'evaluation/pairs.csv', index=False)
         pd.DataFrame([dict(task=t, **{k: v for k, v in m.items() if not k.startswith('truth')}) for t, m in metrics.items()]
                      ).to_csv(run/'evaluation/scores.csv', index=False)
+        pd.DataFrame([dict(task='agbd', metric='r2', model=.6123, model_ci='0.52..0.70', gbm=.5512, gbm_ci='0.45..0.64', better='model'),
+                      dict(task='land_cover', metric='miou', model=.3, model_ci='0.20..0.40', gbm=.5, gbm_ci='0.40..0.60', better='gbm')]
+                     ).to_csv(run/'comparison.csv', index=False)
     return run
 
 
@@ -99,7 +102,8 @@ def test_results_explorer_full_run(tmp_path):
     for want in ('carbon: agc', 'agc_std',                                     # map layers (carbon maps and their std)
                  ':Scatter   [observed]', ':HeatMap', 'pretrain',               # predicted vs observed, training curves
                  'miou', 'rmse', 'cov95',                                      # the per-task metric table
-                 'tropical_moist_0', 'soc'):                                   # region totals
+                 'tropical_moist_0', 'soc',                                    # region totals
+                 '0.612', '0.45..0.64'):                                       # the scores beside the baseline, first
         assert want in text, want
     assert 'No ' not in text.replace('No data', ''), 'a piece was reported missing'
 
@@ -112,9 +116,26 @@ def test_results_explorer_missing_pieces(tmp_path):
     assert 'rmse' in text and 'map: agbd' in text                            # what is there still shows
 
 
-def test_modality_explorer_small_landscape(tmp_path):
-    "The modality explorer builds its own small landscape where the folder is missing, and draws everything."
-    nb = _run('modality_explorer.ipynb', tmp_path/'out.ipynb', landscape=str(tmp_path/'none'), modality='land_cover', band='class')
+def test_results_explorer_reads_the_data_folder(tmp_path, monkeypatch):
+    "No parameter: the run of $ABC3D_DATA; no run there: one line that says which command makes one."
+    make_run(tmp_path/'data'/'run')
+    monkeypatch.setenv('ABC3D_DATA', str(tmp_path/'data'))
+    text, _ = _outputs(_run('results_explorer.ipynb', tmp_path/'out.ipynb'))
+    assert str(tmp_path/'data'/'run') in text and 'cov95' in text and 'Nothing to show' not in text
+    monkeypatch.setenv('ABC3D_DATA', str(tmp_path/'empty'))
+    text, _ = _outputs(_run('results_explorer.ipynb', tmp_path/'out2.ipynb'))
+    assert 'Nothing to show' in text and 'make run' in text and str(tmp_path/'empty'/'run') in text
+
+
+def test_modality_explorer_small_landscape(tmp_path, small_landscape):
+    "The modality explorer on a landscape folder draws the chosen layer, the shots and the plots."
+    nb = _run('modality_explorer.ipynb', tmp_path/'out.ipynb', landscape=str(small_landscape), modality='land_cover', band='class')
     text, mimes = _outputs(nb)
     assert 'application/vnd.jupyter.widget-view+json' in mimes and 'application/vnd.holoviews_exec.v0+json' in mimes
     assert 'land_cover class' in text and 'gedi_l4a agbd' in text
+
+
+def test_modality_explorer_without_landscape(tmp_path):
+    "A folder that is not a landscape: no made-up landscape in its place, one line that says which command builds one."
+    text, mimes = _outputs(_run('modality_explorer.ipynb', tmp_path/'out.ipynb', landscape=str(tmp_path/'none')))
+    assert 'Nothing to show' in text and 'abc3d twin' in text and 'application/vnd.jupyter.widget-view+json' not in mimes

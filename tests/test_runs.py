@@ -15,16 +15,6 @@ def run(*args, **kw):
     return subprocess.run([ABC3D, *map(str, args)], capture_output=True, text=True, env=ENV, timeout=1500, **kw)
 
 
-@pytest.fixture(scope='module')
-def main_job(tmp_path_factory):
-    "`abc3d run` on small regions (192 px, 2 dates) with every task and a few optimizer steps per run."
-    root = tmp_path_factory.mktemp('main')
-    out = run('run', '--out', root/'run', '--data', root, '--size-px', 192, '--dates', 2, '--pretrain-steps', 3,
-              '--finetune-steps', 3)
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    return root, out.stdout
-
-
 def test_main_job_runs_every_notebook(main_job):
     root, stdout = main_job
     run_dir = root/'run'
@@ -65,10 +55,32 @@ def test_main_job_outputs(main_job):
     scores = pd.read_csv(run_dir/'evaluation'/'scores.csv')
     assert sorted(scores.task) == sorted(TASKS)
     html = (run_dir/'report.html').read_text()
-    assert '<img' in html and 'notebooks/finetune.ipynb' in html
-    assert html.index('beside the per-pixel baseline') < html.index('notebooks/finetune.ipynb')   # the answer leads
+    assert '<img' in html and 'notebooks/finetune.ipynb' in html and '<title>abc3d main job: run</title>' in html
+    assert html.index('Held-out scores') < html.index('Carbon totals') < html.index('<h2 id="pretrain"')   # the answer leads
+    assert html.count('<details>') >= 2                                  # configurations and logs collapsed
     assert not re.search(r'(src|href)="https?://', html)              # self-contained: nothing from another host
     assert not list(run_dir.rglob('.*.running.ipynb')) and not list(run_dir.rglob('*.failed.ipynb'))
+
+
+BROWSER = Path(__file__).resolve().parent/'browser'
+ARTIFACTS = Path(__file__).resolve().parent/'artifacts'
+
+
+@pytest.mark.skipif(not Path('/usr/bin/chromium').exists() or not (BROWSER/'node_modules/playwright-core').is_dir(),
+                    reason='headless Chromium or playwright-core missing (make browser)')
+def test_report_first_screen(main_job):
+    "At 1400x900 the report's first screen holds the scores table and the carbon totals, and nothing is wider than the page."
+    root, _ = main_job
+    ARTIFACTS.mkdir(exist_ok=True)
+    r = subprocess.run(['node', str(BROWSER/'report_screen.mjs'), str(root/'run'/'report.html'), str(ARTIFACTS/'report_first_screen.png')],
+                       cwd=BROWSER, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    assert res['title'] == 'abc3d main job: run' and not res['foreign_requests']
+    assert res['scores'] and res['totals'] and res['scores']['bottom'] <= 900 and res['totals']['bottom'] <= 900, res
+    scores = pd.read_csv(root/'run'/'comparison.csv')
+    assert f"{scores.model.dropna().iloc[0]:.3f}" in res['scores']['text'] and 'agc' in res['totals']['text']
+    assert res['scroll_width'] <= 1400
 
 
 def test_main_job_again_reuses_every_step(main_job):

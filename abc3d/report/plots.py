@@ -27,7 +27,7 @@ def plot_curves(run, ax=None):
 
 # %% ../../nbs/report/61_plots.ipynb #f2fad0ae
 def plot_maps(region_dir, cols:int=4, size:float=2.6):
-    "Quick looks of every map of one region (first band; std or class probability beside each product)."
+    "Quick looks of every map of one region (first band; std or class probability beside each product); colour scales from the 2nd to the 98th percentile."
     import rasterio
     files = sorted(Path(region_dir).glob('*.tif'))
     if not files: raise DataError(region_dir, "holds no map")
@@ -36,10 +36,11 @@ def plot_maps(region_dir, cols:int=4, size:float=2.6):
         with rasterio.open(f) as src:
             a, desc, unit = src.read(1, out_shape=(min(src.height, 256), min(src.width, 256))), src.descriptions[0], src.tags(1).get('units', '')
         cls = a.dtype == np.uint8
+        lo, hi = (None, None) if cls or not np.isfinite(a).any() else np.nanpercentile(a, [2, 98])  # robust: one outlier cannot darken the map
         im = ax.imshow(np.where(a == 255, np.nan, a) if cls else a, cmap='tab10' if cls else ('magma' if f.stem.endswith(('_std', '_prob')) else 'viridis'),
-                       interpolation='nearest')
+                       interpolation='nearest', vmin=lo, vmax=hi)
         ax.set_title(f"{desc} [{unit}]", fontsize=7); ax.axis('off')
-        fig.colorbar(im, ax=ax, shrink=0.7).ax.tick_params(labelsize=6)
+        fig.colorbar(im, ax=ax, shrink=0.7, extend='neither' if cls else 'both').ax.tick_params(labelsize=6)
     for ax in list(axes.flat)[len(files):]: ax.axis('off')
     fig.suptitle(Path(region_dir).name, fontsize=9); fig.tight_layout()
     return fig

@@ -4,7 +4,7 @@
 
 # %% ../../nbs/tools/73_docs.ipynb #6d9e66ef
 from __future__ import annotations
-import html, os, posixpath, re, shutil, tempfile, time, warnings
+import configparser, html, os, posixpath, re, shutil, sys, tempfile, time, warnings
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from string import Template
@@ -12,9 +12,10 @@ import nbformat, yaml
 from nbconvert import HTMLExporter
 from pygments.formatters import HtmlFormatter
 from ..core import DataError, progress
+from .apidoc import reference_cells, example_source, page_text, search_index, SEARCH_JS
 
 # %% auto #0
-__all__ = ['PAGE_TYPES', 'Site', 'read_site', 'prepare_page', 'build_docs']
+__all__ = ['PAGE_TYPES', 'Site', 'read_site', 'prepare_page', 'build_docs', 'refresh_outputs']
 
 # %% ../../nbs/tools/73_docs.ipynb #77df7d85
 PAGE_TYPES = ('.ipynb', '.md', '.qmd')
@@ -113,9 +114,11 @@ def _directives(src:str) -> tuple[dict, str]:
     while lines and (m := _DIRECTIVE.match(lines[0])): d[m[1]] = m[2]; lines.pop(0)
     return d, '\n'.join(l for l in lines if not re.search(r'#\s*\|\s*hide_line\s*$', l)).strip('\n')
 
-def prepare_page(path) -> tuple[nbformat.NotebookNode, dict]:
+def prepare_page(path,
+                 package:str|None=None,  # the library's import name (exported cells of a notebook become cards of `package.<default_exp>`)
+                ) -> tuple[nbformat.NotebookNode, dict]:
     "The page at `path` as a notebook ready to export, and its front matter (title, description)."
-    path, fm, cells = Path(path), {}, []
+    path, fm, cells, module = Path(path), {}, [], None
     if path.suffix == '.ipynb': nb = nbformat.read(path, as_version=4)
     else:
         fm, text = _front(path.read_text(encoding='utf-8'))
@@ -129,7 +132,10 @@ def prepare_page(path) -> tuple[nbformat.NotebookNode, dict]:
             if not c.source.strip() and not c.get('attachments'): continue
         if c.cell_type == 'code':
             d, c.source = _directives(c.source)
+            if 'default_exp' in d: module = f"{package}.{d['default_exp']}" if package else d['default_exp']
             if 'hide' in d or d.get('include') == 'false': continue
+            if module and ({'export', 'exports'} & set(d)): cells += reference_cells(c.source, module); continue
+            if module: c.source = example_source(c.source)
             if d.get('output') == 'false' or 'hide_output' in d: c.outputs = []
             if d.get('echo') == 'false' or 'hide_input' in d: c.source = ''
             if not c.source.strip() and not c.outputs: continue
@@ -202,6 +208,14 @@ table{border-collapse:collapse;margin:1rem 0;font-size:.9rem;display:block;overf
 blockquote{margin:1rem 0;padding:.2rem 1rem;border-left:4px solid #dee2e6;color:#495057}
 .page-nav{display:flex;justify-content:space-between;gap:1rem;margin-top:3rem;padding-top:1rem;border-top:1px solid #dee2e6}
 .page-nav a{display:block;max-width:48%}.page-nav .next{margin-left:auto;text-align:right}.page-nav small{display:block;color:#6c757d}
+.source-link{font-size:.85rem;color:#6c757d}
+#search{width:100%;padding:.35rem .5rem;border:1px solid #ced4da;border-radius:4px;font:inherit;margin-bottom:.4rem}
+#search-results li{padding:.25rem .3rem;border-bottom:1px solid #f1f3f5}#search-results small{display:block;color:#6c757d;font-size:.78rem}
+.sigcard{border:1px solid #dee2e6;border-left:4px solid #2761b0;border-radius:4px;padding:.6rem .9rem;margin:1.2rem 0}
+.sigcard .sig code{background:none;font-size:.95rem;font-weight:600;white-space:pre-wrap}.sigcard .kw{color:#6f42c1}
+.sigcard .sigmod{float:right;color:#adb5bd;font-size:.75rem}.sigcard .sigdoc{margin:.4rem 0}.sigcard table{margin:.4rem 0;font-size:.85rem}
+.sigcard .methods ul{margin:.2rem 0;padding-left:1.2rem;font-size:.88rem}
+details.source summary{cursor:pointer;color:#6c757d;font-size:.85rem}details.source pre{background:#f6f8fa;font-size:.8rem}
 @media (max-width:64rem){.layout{grid-template-columns:1fr}.toc{display:none}.sidebar{position:static;max-height:none;border-bottom:1px solid #dee2e6}}
 """
 
@@ -215,17 +229,19 @@ _PAGE = Template("""<!DOCTYPE html>
 <link rel="icon" href="data:,">
 <style>$css</style>
 </head>
-<body>
+<body data-root="$root">
 <header class="site-header"><a href="$home">$site</a><span>$site_description</span></header>
 <div class="layout">
-<nav class="sidebar" aria-label="Site">$sidebar</nav>
+<nav class="sidebar" aria-label="Site"><input id="search" type="search" placeholder="Search the docs" aria-label="Search the docs"><ul id="search-results"></ul>$sidebar</nav>
 <main id="content">
-<header class="page-header"><h1 class="title">$title</h1><p class="description">$description</p></header>
+<header class="page-header"><h1 class="title">$title</h1><p class="description">$description</p>$source</header>
 $body
 <nav class="page-nav" aria-label="Previous and next page">$pagenav</nav>
 </main>
 <nav class="toc" aria-label="On this page">$toc</nav>
 </div>
+<script src="${root}search.js"></script>
+<script>$search</script>
 </body>
 </html>
 """)
@@ -259,7 +275,9 @@ def _toc_html(entries) -> str:
 # %% ../../nbs/tools/73_docs.ipynb #b60ecc65
 def _exporter() -> HTMLExporter:
     "nbconvert's HTML exporter for the body of a page only: no prompts, and no page head (so no MathJax or widget scripts from a CDN)."
-    return HTMLExporter(template_name='basic', exclude_input_prompt=True, exclude_output_prompt=True)
+    from traitlets.config import Config
+    cfg = Config({'TagRemovePreprocessor': {'enabled': True, 'remove_input_tags': {'remove_input'}}})   # the cards: output only
+    return HTMLExporter(template_name='basic', exclude_input_prompt=True, exclude_output_prompt=True, config=cfg)
 
 def _unlisted(site:Site, nbs:str) -> list[str]:
     "Notebooks under `nbs` that the site neither renders nor links to."
@@ -271,18 +289,31 @@ def _home(order:list) -> str:
     "The home page: the page named `index`, else the first."
     return next((p for p in order if PurePosixPath(p).stem == 'index'), order[0])
 
-def _render(site:Site, page:str, nb, fm:dict, titles:dict, order:list, exporter, css:str, out:Path) -> str:
-    "The finished HTML of `page`."
+def _package(root:Path) -> str|None:
+    "The library's import name from the project's settings.ini (`lib_name`), if there is one."
+    ini = configparser.ConfigParser()
+    if not ini.read(Path(root)/'settings.ini'): return None
+    return ini.get('DEFAULT', 'lib_path', fallback=None) or ini.get('DEFAULT', 'lib_name', fallback=None)
+
+def _render(site:Site, page:str, nb, fm:dict, titles:dict, order:list, exporter, css:str, out:Path) -> tuple[str, str]:
+    "The finished HTML of `page`, and its body."
     here, i, esc = _html_path(page), order.index(page), html.escape
     body = _fix_links(exporter.from_notebook_node(nb)[0], page, site, out)
+    source = ''
+    if page.endswith('.ipynb'):   # the notebook beside its page, to open or download
+        (out/page).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(site.root/page, out/page)
+        source = f'<a class="source-link" href="{esc(PurePosixPath(page).name)}" download>source notebook: {esc(page)}</a>'
+    root = posixpath.relpath('.', posixpath.dirname(here) or '.')
     prev, nxt = order[i-1] if i else None, order[i+1] if i + 1 < len(order) else None
     title = str(fm['title'])
     return _PAGE.substitute(title=esc(title), head_title=esc(title if title == site.title else f'{title} – {site.title}'),
+                            root='' if root == '.' else root + '/', source=source, search=SEARCH_JS,
                             description=esc(str(fm.get('description', ''))), site=esc(site.title),
                             site_description=esc(site.description), css=css, home=_rel(_html_path(_home(order)), here),
                             sidebar=_sidebar(site.sidebar, here, titles), body=body,
                             pagenav=_pagenav(prev, nxt, here, titles) if site.page_nav else '',
-                            toc=_toc_html(_toc(body, site.toc_depth)) if site.toc else '')
+                            toc=_toc_html(_toc(body, site.toc_depth)) if site.toc else ''), body
 
 def _swap(new:Path, dest:Path):
     "Put the finished folder `new` in place of `dest`; the old site is removed only once the new one is there."
@@ -307,14 +338,18 @@ def build_docs(root='.',     # project root, the folder of _quarto.yml
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f'.{out.name}.', dir=out.parent))
     try:
-        pages = {p: prepare_page(site.root/p) for p in order}
+        package = _package(site.root)
+        pages = {p: prepare_page(site.root/p, package) for p in order}
         titles = {p: str(fm['title']) for p, (_, fm) in pages.items()}
-        exporter, css = _exporter(), _CSS + HtmlFormatter(style='default').get_style_defs('.highlight')
+        exporter, css, index = _exporter(), _CSS + HtmlFormatter(style='default').get_style_defs('.highlight'), []
         for p in (bar := progress(order, 'docs', unit='page')):
             bar.set_postfix_str(p)
             dest = tmp/_html_path(p)
             dest.parent.mkdir(parents=True, exist_ok=True)
-            dest.write_text(_render(site, p, *pages[p], titles, order, exporter, css, tmp), encoding='utf-8')
+            page, body = _render(site, p, *pages[p], titles, order, exporter, css, tmp)
+            dest.write_text(page, encoding='utf-8')
+            index.append(dict(title=titles[p], href=_html_path(p), text=page_text(body)))
+        (tmp/'search.js').write_text(search_index(index), encoding='utf-8')
         home = _home(order)
         if _html_path(home) != 'index.html':
             url = html.escape(_html_path(home))
@@ -327,3 +362,39 @@ def build_docs(root='.',     # project root, the folder of _quarto.yml
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return dict(out=str(out), pages=len(order), home=_html_path(home), seconds=round(time.perf_counter() - t0, 2))
+
+# %% ../../nbs/tools/73_docs.ipynb #77ba338f
+def refresh_outputs(path,                # the notebook whose outputs are refreshed
+                    work=None,           # folder the notebook runs in; default a temporary one, removed after
+                    timeout:int=3600,    # seconds a cell may take
+                   ) -> dict:
+    "Execute notebook `path` in `work` and store its outputs in it; a summary (cells run, figures, seconds)."
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+    from abc3d.core import atomic_path
+    t0, path = time.perf_counter(), Path(path)
+    nb = nbformat.read(path, as_version=4)
+    tmp = None if work else tempfile.mkdtemp(prefix='abc3d-docs-')
+    wd = Path(work or tmp); wd.mkdir(parents=True, exist_ok=True)
+    old = {k: os.environ.get(k) for k in ('ABC3D_PROGRESS', 'PATH')}
+    os.environ['ABC3D_PROGRESS'] = '0'
+    os.environ['PATH'] = str(Path(sys.executable).parent) + os.pathsep + (old['PATH'] or '')   # `!abc3d` cells find this environment's command
+    try:
+        NotebookClient(nb, timeout=timeout, kernel_name='python3', resources={'metadata': {'path': str(wd)}}).execute()
+    except CellExecutionError as e:
+        bad = next((i for i, c in enumerate(nb.cells) if any(o.get('output_type') == 'error' for o in c.get('outputs', []))), None)
+        where = f"cell {bad} ({nb.cells[bad].source.splitlines()[0][:80]!r})" if bad is not None else 'a cell'
+        raise RuntimeError(f"{path}: {where} failed with {e.ename}: {e.evalue}; the notebook keeps its old outputs") from None
+    finally:
+        for k, v in old.items():
+            if v is None: os.environ.pop(k, None)
+            else: os.environ[k] = v
+        if tmp: shutil.rmtree(tmp, ignore_errors=True)
+    for c in nb.cells:
+        if c.cell_type == 'code': c.execution_count = None; c.metadata.pop('execution', None)
+        for o in c.get('outputs', []):
+            if 'execution_count' in o: o['execution_count'] = None
+    nb.metadata.pop('widgets', None)
+    with atomic_path(path, '.ipynb') as t: nbformat.write(nb, t)
+    figures = sum('image/png' in o.get('data', {}) for c in nb.cells for o in c.get('outputs', []))
+    return dict(notebook=str(path), cells=sum(c.cell_type == 'code' for c in nb.cells), figures=figures, seconds=round(time.perf_counter() - t0, 1))

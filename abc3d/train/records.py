@@ -57,10 +57,19 @@ def read_metrics(runs,                                   # a folder of run folde
     return pd.concat([metrics_table(json.loads(f.read_text()), f.parent.name) for f in files], ignore_index=True)
 
 def format_metrics(metrics:dict) -> str:
-    "A plain-text table of `{task: {metric: value}}` (as in `metrics.json`), labels and truth on separate rows."
+    "A plain-text table of `{task: {metric: value}}` (as in `metrics.json`), labels and truth on separate rows; regression and class tasks in blocks of their own columns, under 100 characters wide."
     tab = metrics_table(metrics)
-    lines = [f"{'task':15s} {'against':7s} " + ' '.join(f'{c:>9s}' for c in METRIC_COLUMNS)]
-    for r in tab.to_dict('records'):
-        cell = lambda c: f"{'':9s}" if c not in r or pd.isna(r[c]) else (f"{r[c]:9.0f}" if c == 'n' else f"{r[c]:9.3f}")
-        lines.append(f"{r['task']:15s} {r['against']:7s} " + ' '.join(cell(c) for c in METRIC_COLUMNS))
-    return '\n'.join(lines)
+    if not len(tab): return '(no held-out metrics)'
+    w = max(len('task'), *(len(t) for t in tab.task))
+    out = []
+    for cols in (('n', 'rmse', 'mae', 'bias', 'r2', 'cov68', 'cov95'), ('n', 'miou', 'f1', 'accuracy')):
+        kind = [c for c in cols[1:] if c in tab]
+        rows = tab[tab[kind].notna().any(axis=1)] if kind else tab.iloc[:0]
+        if cols[1] == 'rmse': rows = pd.concat([rows, tab[~tab.index.isin(rows.index) & ~tab[[c for c in ('miou', 'f1', 'accuracy') if c in tab]].notna().any(axis=1)]]).sort_index()
+        if not len(rows): continue
+        show = [c for c in cols if c in rows and rows[c].notna().any()] or ['n']
+        out += ([''] if out else []) + [f"{'task':{w}s} {'against':7s} " + ' '.join(f'{c:>8s}' for c in show)]
+        for r in rows.to_dict('records'):
+            cell = lambda c: f"{'':8s}" if c not in r or pd.isna(r[c]) else (f"{r[c]:8.0f}" if c == 'n' else f"{r[c]:8.3f}")
+            out.append(f"{r['task']:{w}s} {r['against']:7s} " + ' '.join(cell(c) for c in show))
+    return '\n'.join(out)

@@ -36,6 +36,10 @@ try {
     links: [...document.querySelectorAll('a[href]')].map((a) => a.href),
     broken_images: [...document.querySelectorAll('img')].filter((i) => !(i.complete && i.naturalWidth > 0)).map((i) => i.src),
     next: document.querySelector('nav.page-nav a.next')?.href ?? null,
+    figures: [...document.querySelectorAll('main img')].filter((i) => i.complete && i.naturalWidth > 100 && i.src.startsWith('data:image')).length,
+    sigcards: document.querySelectorAll('main .sigcard').length,
+    test_calls: /\btest_(eq|fail)\(/.test(document.querySelector('main')?.innerText ?? ''),
+    source_link: document.querySelector('main a.source-link')?.href ?? null,
   }));
 
   const first = await page.goto(home);
@@ -63,7 +67,8 @@ try {
       entry.url = page.url();
       const info = await inspect();
       info.links.filter(sameSite).forEach((u) => allLinks.add(noHash(u)));
-      Object.assign(entry, { status, title: info.title, h1: info.h1, main_chars: info.main_chars, broken_images: info.broken_images });
+      Object.assign(entry, { status, title: info.title, h1: info.h1, main_chars: info.main_chars, broken_images: info.broken_images,
+                             figures: info.figures, sigcards: info.sigcards, test_calls: info.test_calls, source_link: info.source_link });
       const problems = [];
       if (status !== 200) problems.push(`status ${status}`);
       if (!info.title.trim() || !info.h1) problems.push('no title');
@@ -76,6 +81,19 @@ try {
     } catch (e) { entry.problems = [String(e.message || e).split('\n')[0]]; }
     result.pages.push(entry);
   }
+
+  // the search box: a query finds pages, and a hit leads to its page
+  try {
+    await page.goto(result.landed);
+    const query = 'height of ambiguity';
+    await page.fill('#search', query);
+    const hits = await page.$$eval('#search-results a', (as) => as.map((a) => ({ text: a.textContent.trim(), href: a.href })));
+    result.search = { query, hits: hits.length, first: hits[0] ?? null };
+    if (hits.length) {
+      await Promise.all([page.waitForNavigation(), page.locator('#search-results a').first().click()]);
+      result.search.landed = page.url();
+    }
+  } catch (e) { result.search = { error: String(e.message || e).split('\n')[0] }; }
 
   // the previous/next chain from the first sidebar page reaches every page once
   try {

@@ -88,6 +88,8 @@ try {
       figures: figures.length,
       canvases: canvases.length,
       widget_errors: document.querySelectorAll('.jp-OutputArea-output .jupyter-widgets .widget-error, .jupyter-widgets-disconnected').length,
+      text: [...document.querySelectorAll('.jp-OutputArea-output')].map((e) => e.innerText).join('\n').slice(0, 200000)
+            + '\n' + [...document.querySelectorAll('.jp-OutputArea-output select option')].map((o) => o.textContent).join('\n'),
       output_errors: errors,
     };
   }));
@@ -118,7 +120,7 @@ try {
                                                        before, { timeout: 15000, polling: 250 }).then(() => true, () => false);
       if (result.click_moved) break;
     }
-    await page.waitForTimeout(1500);
+    await page.waitForTimeout(4000);   // the picked pixel's plots redraw
   }
 
   fs.mkdirSync(path.dirname(shot), { recursive: true });
