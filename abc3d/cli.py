@@ -511,11 +511,15 @@ def _bench(a):
     elif a.what == 'model':
         from abc3d.tools.bench_model import bench_model, format_bench_model
         presets = tuple(p for p in a.presets.split(',') if p)
-        print(format_bench_model(bench_model(presets, device=a.device, steps=a.steps, mae_presets=presets)))
+        print(format_bench_model(bench_model(presets, device=a.device or 'cpu', steps=a.steps, mae_presets=presets)))
     elif a.what == 'predict':
         from abc3d.tools.bench_predict import bench_predict, format_bench_predict
         print(format_bench_predict(bench_predict(tuple(a.sizes), batch_size=a.batch_size,
-                                                 repeats=a.repeats)))
+                                                 repeats=a.repeats, device=a.device or 'cpu')))
+    elif a.what == 'gpu':
+        from abc3d.tools.bench_gpu import bench_gpu, format_bench_gpu
+        print(format_bench_gpu(bench_gpu(a.device, out=a.out, quick=a.quick)))
+        print(f"figures written to {a.out}")
 
 def _docs(a):
     from abc3d.tools.docs import build_docs
@@ -526,14 +530,17 @@ def _docs(a):
 def _tool_commands(sub, D):
     "The tool commands: bench, docs."
     b = sub.add_parser('bench', help='benchmarks that print figures side by side', formatter_class=D)
-    b.add_argument('what', choices=['data', 'model', 'predict'], help='data: DataModule vs raw bytes vs on-the-fly reading; model: training steps of the encoder vs nn.TransformerEncoder, MAE masked vs unmasked, MFU, peak memory; predict: the prediction pipeline vs the bare forward, peak memory for regions 16x apart')
+    b.add_argument('what', choices=['data', 'model', 'predict', 'gpu'], help='data: DataModule vs raw bytes vs on-the-fly reading; model: training steps of the encoder vs nn.TransformerEncoder, MAE masked vs unmasked, MFU, peak memory; predict: the prediction pipeline vs the bare forward, peak memory for regions 16x apart; gpu: the one command for a GPU node (training of base and large in bf16, MAE, prediction windows/s, memory; writes --out and the cost of all land)')
     b.add_argument('--store', default=str(data_dir()/'chips.zarr'), help='chip store to read (data)')
     b.add_argument('--landscape', default=None, help='its landscape (default: beside the store)')
     b.add_argument('--batch-size', type=_count, default=16, help='samples (data) or windows (predict) per batch')
     b.add_argument('--workers', type=_index, default=0, help='DataLoader workers')
     b.add_argument('--epochs', type=_count, default=3, help='passes over the store (data)')
     b.add_argument('--presets', default='tiny,base', help='encoder presets to time, comma-separated (model)')
-    b.add_argument('--device', type=_device, default='cpu', help="'cpu' or 'cuda' (model; bf16 autocast on cuda)")
+    b.add_argument('--device', type=_device, default=None,
+                   help="'cpu' or 'cuda': the model's device, bf16 autocast on cuda (default: cpu; gpu: cuda where there is one)")
+    b.add_argument('--quick', action='store_true', help='gpu: tiny models and inputs, a smoke test that runs anywhere')
+    b.add_argument('--out', default='bench_gpu.json', help='gpu: the JSON file of the figures')
     b.add_argument('--steps', type=_count, default=3, help='timed training steps per measurement (model)')
     b.add_argument('--sizes', type=_list_of(_number(int, 16)), default='128,512', help='region edges in pixels, comma-separated (predict)')
     b.add_argument('--repeats', type=_count, default=2, help='measurements of each, the fastest counting (predict)')

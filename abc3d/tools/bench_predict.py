@@ -43,12 +43,18 @@ def _region(land):
     r = json.loads((Path(land)/'landscape.json').read_text())['regions'][0]
     return r, AnalysisGrid.from_manifest(r)
 
-def bare_forward(model, land, batch_size:int=8, overlap:int=16, threads:int|None=None) -> dict:
-    "Seconds of the model's forward alone over every window of the landscape's first region (batches prepared first)."
+def _gpu_peak(device) -> dict:
+    "Peak memory allocated on a CUDA device so far (MiB), or nothing."
+    d = torch.device(device)
+    return {'gpu_peak_mib': torch.cuda.max_memory_allocated(d) / 2**20} if d.type == 'cuda' else {}
+
+def bare_forward(model, land, batch_size:int=8, overlap:int=16, threads:int|None=None, device='cpu') -> dict:
+    "Seconds of the model's forward alone over every window of the landscape's first region (batches prepared first, in the device's memory)."
+    from abc3d.models.layers import to_device
     from abc3d.data.catalog import load_catalog
     from abc3d.data.sources import RegionSources
     if threads: torch.set_num_threads(threads)
-    p, cat = Predictor.load(model), load_catalog(None, root=land)
+    p, cat = Predictor.load(model, device), load_catalog(None, root=land)
     region, grid = _region(land)
     plan = feed_plan(cat, p)
     names = sorted({v[0] for v in plan.values()})
@@ -60,25 +66,29 @@ def bare_forward(model, land, batch_size:int=8, overlap:int=16, threads:int|None
         strip, climate = read_strip(src, cat, grid, names, r, cols, size)
         batches += [b[0][0] for _, b in strip_batches(strip, climate, grid, [plan], r, cols, size, batch_size)]
     src.close()
+    batches = [to_device(b, device) for b in batches]
+    sync = torch.cuda.synchronize if torch.device(device).type == 'cuda' else (lambda: None)
     with torch.inference_mode(): p.task.predict(batches[0])                    # warm-up
-    t0 = time.perf_counter()
+    sync(); t0 = time.perf_counter()
     with torch.inference_mode():
         for b in batches: p.task.predict(b)
-    return dict(seconds=time.perf_counter() - t0, windows=len(rows) * len(cols))
+    sync()
+    return dict(seconds=time.perf_counter() - t0, windows=len(rows) * len(cols), **_gpu_peak(device))
 
-def pipeline(model, land, out, batch_size:int=8, overlap:int=16, threads:int|None=None) -> dict:
+def pipeline(model, land, out, batch_size:int=8, overlap:int=16, threads:int|None=None, device='cpu') -> dict:
     "Seconds of `predict` from the source files to the finished maps (fresh output folder)."
     if threads: torch.set_num_threads(threads)
     shutil.rmtree(out, ignore_errors=True)
     t0 = time.perf_counter()
-    predict(model, out, landscape=land, batch_size=batch_size, overlap=overlap)
-    return dict(seconds=time.perf_counter() - t0)
+    predict(model, out, landscape=land, batch_size=batch_size, overlap=overlap, device=device)
+    return dict(seconds=time.perf_counter() - t0, **_gpu_peak(device))
 
 def bench_predict(sizes=(128, 512),           # region edges in pixels (16x the area for 128 and 512)
                   batch_size:int=8, overlap:int=16, preset:str='tiny', n_dates:int=3, seed:int=0,
                   threads:int|None=None,      # torch threads (default: torch's)
                   repeats:int=2,              # measurements of each (the fastest counts)
-                  workdir=None) -> dict:
+                  workdir=None,
+                  device='cpu') -> dict:      # where the model runs ('cuda': the forward on the GPU, the rest on the CPU)
     "Pipeline vs bare forward time, and the pipeline's peak memory, per region size; each in a fresh process."
     from abc3d.sim.landscape import build_landscape
     from abc3d.sim.truth import RegionSpec
@@ -90,12 +100,13 @@ def bench_predict(sizes=(128, 512),           # region edges in pixels (16x the 
             land = build_landscape(tmp/f'land_{s}', regions=[RegionSpec('temperate_0', 'temperate', size_px=s)], seed=seed + 1, n_dates=n_dates)
             pipe, bare, peaks = [], [], []
             for _ in range(repeats):                # interleaved, best of `repeats`: robust to a busy machine
-                (p, peak), = in_fresh_processes(pipeline, [(model, land, tmp/f'pred_{s}', batch_size, overlap, threads)])
-                (b, _), = in_fresh_processes(bare_forward, [(model, land, batch_size, overlap, threads)])
+                (p, peak), = in_fresh_processes(pipeline, [(model, land, tmp/f'pred_{s}', batch_size, overlap, threads, device)])
+                (b, _), = in_fresh_processes(bare_forward, [(model, land, batch_size, overlap, threads, device)])
                 pipe.append(p['seconds']); bare.append(b['seconds']); peaks.append(peak)
             rows.append(dict(size=s, windows=b['windows'], pipeline_s=min(pipe), forward_s=min(bare),
-                             ratio=min(pipe) / min(bare), peak_mib=min(peaks)))
-        return dict(rows=rows, preset=preset, batch_size=batch_size, overlap=overlap, threads=threads or torch.get_num_threads(),
+                             ratio=min(pipe) / min(bare), peak_mib=min(peaks), cpu_side_per_core=b['windows'] / max(min(pipe) - min(bare), 1e-9) / (threads or torch.get_num_threads()),
+                             **({'gpu_peak_mib': max(p.get('gpu_peak_mib', 0), b.get('gpu_peak_mib', 0))} if 'gpu_peak_mib' in b else {})))
+        return dict(rows=rows, preset=preset, batch_size=batch_size, overlap=overlap, threads=threads or torch.get_num_threads(), device=str(device),
                     memory_growth=rows[-1]['peak_mib'] / rows[0]['peak_mib'], area_ratio=(sizes[-1] / sizes[0])**2)
     finally:
         if workdir is None: shutil.rmtree(tmp, ignore_errors=True)
@@ -103,11 +114,14 @@ def bench_predict(sizes=(128, 512),           # region edges in pixels (16x the 
 def format_bench_predict(res:dict) -> str:
     "The benchmark as a table, with the goals."
     lines = [f"abc3d bench predict: encoder '{res['preset']}', eight heads, batch {res['batch_size']}, overlap {res['overlap']} px, "
-             f"{res['threads']} threads",
+             f"{res['threads']} threads, model on {res.get('device', 'cpu')}",
              f"{'region':>10s} {'windows':>8s} {'pipeline s':>11s} {'forward s':>10s} {'ratio':>6s} {'peak MiB':>9s}"]
     for r in res['rows']:
         lines.append(f"{str(r['size']) + ' px':>10s} {r['windows']:8d} {r['pipeline_s']:11.2f} {r['forward_s']:10.2f} {r['ratio']:6.2f} {r['peak_mib']:9.0f}")
     big = res['rows'][-1]
     lines.append(f"pipeline / bare forward (largest region): {big['ratio']:.2f}x  (goal <= 1.25: {'met' if big['ratio'] <= 1.25 else 'NOT met'})")
     lines.append(f"peak memory, {res['area_ratio']:.0f}x the area: {res['memory_growth']:.2f}x  (goal < 1.5: {'met' if res['memory_growth'] < 1.5 else 'NOT met'})")
+    cps = big['cpu_side_per_core']
+    lines.append(f"CPU side (forward excluded): {cps:.1f} windows/s per core  (goal >= 440, what an A100 running a base encoder at ~5,000 windows/s "
+                 f"needs from its 12 cores: {'met' if cps >= 440 else f'NOT met; such a GPU needs {5000 / cps:.0f} cores at this rate'})")
     return '\n'.join(lines)
