@@ -10,7 +10,7 @@ from .core import data_dir, DataError, CatalogError, read_json
 from .tasks import TASKS
 
 # %% auto #0
-__all__ = ['OOD_WARN', 'BAD_INPUT', 'landscape_summary', 'parser', 'error_line', 'main']
+__all__ = ['OPTION_GROUPS', 'OOD_WARN', 'BAD_INPUT', 'landscape_summary', 'parser', 'error_line', 'main']
 
 # %% ../nbs/90_cli.ipynb #396fd49a
 def _report(what, res, secs):
@@ -67,22 +67,32 @@ def _setting(f):
     conv.__name__ = kind.__name__
     return conv
 
+OPTION_GROUPS = {   # the training commands' options, grouped in --help
+    'data and run': ('store', 'out', 'modalities', 'resume', 'seed'),
+    'model': ('preset', 'task', 'mode', 'pretrained', 'arch', 'lora_rank', 'mask_ratio', 'drop_time_loc', 'dec_dim', 'modality_dropout', 'label_fraction'),
+    'optimisation': ('epochs', 'max_steps', 'batch_size', 'lr', 'ref_batch', 'weight_decay', 'warmup', 'grad_clip', 'layer_decay', 'encoder_lr'),
+    'hardware': ('accelerator', 'devices', 'nodes', 'precision', 'num_workers', 'ckpt_every')}
+
 def _config_args(p:argparse.ArgumentParser, cls):
-    "One flag per field of config dataclass `cls` (default None: the config file or the field's default applies)."
+    "One flag per field of config dataclass `cls` (default None: the config file or the field's default applies), in the groups of `OPTION_GROUPS`."
     from dataclasses import fields, is_dataclass
     from fastcore.docments import docments
     docs = {}
     for c in reversed(cls.__mro__):
         if is_dataclass(c): docs |= {k: v for k, v in docments(c).items() if v}
-    p.add_argument('--config', default=None, help='YAML file of settings (flags override it)')
-    p.add_argument('--print-config', action='store_true', help='print the settings this run would use (YAML, reusable as --config) and stop')
+    cfg = p.add_argument_group('settings file')
+    cfg.add_argument('--config', default=None, help='YAML file of settings (flags override it)')
+    cfg.add_argument('--print-config', action='store_true', help='print the settings this run would use (YAML, reusable as --config) and stop')
+    groups = {name: p.add_argument_group(name) for name in OPTION_GROUPS}
+    group_of = {f: groups[name] for name, fs in OPTION_GROUPS.items() for f in fs}
     for f in fields(cls):
         flag, h = '--' + f.name.replace('_', '-'), docs.get(f.name, '') + (f" (default: {f.default})" if f.default != '' else '')
         if f.name == 'task': h += f"; the tasks: {', '.join(TASKS)}"
         flags, meta = ([flag], None) if f.name != 'accelerator' else (['--device', flag], 'DEVICE')   # one device flag across commands (--accelerator kept)
         if f.name == 'accelerator': h = f"'cpu', 'cuda' (or 'gpu') or 'auto', as in the other commands (default: {f.default})"
-        if isinstance(f.default, bool): p.add_argument(*flags, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=h)
-        else: p.add_argument(*flags, dest=f.name, metavar=meta, type=_setting(f), default=None, help=h)
+        g = group_of.get(f.name, p)
+        if isinstance(f.default, bool): g.add_argument(*flags, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=h)
+        else: g.add_argument(*flags, dest=f.name, metavar=meta, type=_setting(f), default=None, help=h)
 
 def _overrides(a, cls) -> dict:
     from dataclasses import fields
