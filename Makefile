@@ -41,7 +41,7 @@ docs: $(STAMP)
 # the stored outputs (figures, tables) of the tutorials that run the whole chain, refreshed on fresh default data (~10 min)
 DOCS_OUTPUTS := nbs/tutorials/getting_started.ipynb
 docs-outputs: $(STAMP)
-	$(PY) -c "import sys; from abc3d.tools.docs import refresh_outputs; [print(refresh_outputs(p)) for p in sys.argv[1:]]" $(DOCS_OUTPUTS)
+	$(PY) -c "import sys; from abc3d.tools.docs_outputs import refresh_outputs; [print(refresh_outputs(p)) for p in sys.argv[1:]]" $(DOCS_OUTPUTS)
 	$(VENV)/bin/nbdev_clean
 
 # headless Chromium (Debian package) and playwright-core (npm) for the browser tests

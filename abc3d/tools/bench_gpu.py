@@ -64,10 +64,9 @@ def predict_figures(device='cuda', preset:str='base', size:int=512, batch_size:i
     "Windows/s of the prediction pipeline and of the bare forward (inputs in memory) on `device`, the CPU side per core, peak memory."
     if quick: preset, size, batch_size, n_dates = 'tiny', 64, 4, 2
     res = bench_predict(sizes=(size,), batch_size=batch_size, preset=preset, n_dates=n_dates, repeats=1, device=device)
-    r, cores = res['rows'][0], res['threads']
-    cpu_s = max(r['pipeline_s'] - r['forward_s'], 1e-9)
+    r = res['rows'][0]
     return dict(preset=preset, size=size, batch_size=batch_size, windows=r['windows'], pipeline_windows_s=r['windows'] / r['pipeline_s'],
-                forward_windows_s=r['windows'] / r['forward_s'], cpu_side_per_core=r['windows'] / cpu_s / cores, cores=cores,
+                forward_windows_s=r['windows'] / r['forward_s'], cpu_side_per_core=r['cpu_side_per_core'], cores=res['threads'],
                 peak_rss_MB=r['peak_mib'], gpu_peak_MB=r.get('gpu_peak_mib'))
 
 def cost_estimate(res:dict,                # `bench_gpu`'s result (or its JSON file)

@@ -4,7 +4,7 @@
 
 # %% ../../nbs/tools/73_docs.ipynb #6d9e66ef
 from __future__ import annotations
-import configparser, html, os, posixpath, re, shutil, sys, tempfile, time, warnings
+import configparser, html, os, posixpath, re, shutil, tempfile, time, warnings
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from string import Template
@@ -15,7 +15,7 @@ from ..core import DataError, progress
 from .apidoc import reference_cells, example_source, page_text, search_index, SEARCH_JS
 
 # %% auto #0
-__all__ = ['PAGE_TYPES', 'Site', 'read_site', 'prepare_page', 'build_docs', 'refresh_outputs']
+__all__ = ['PAGE_TYPES', 'Site', 'read_site', 'prepare_page', 'build_docs']
 
 # %% ../../nbs/tools/73_docs.ipynb #77df7d85
 PAGE_TYPES = ('.ipynb', '.md', '.qmd')
@@ -362,39 +362,3 @@ def build_docs(root='.',     # project root, the folder of _quarto.yml
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return dict(out=str(out), pages=len(order), home=_html_path(home), seconds=round(time.perf_counter() - t0, 2))
-
-# %% ../../nbs/tools/73_docs.ipynb #77ba338f
-def refresh_outputs(path,                # the notebook whose outputs are refreshed
-                    work=None,           # folder the notebook runs in; default a temporary one, removed after
-                    timeout:int=3600,    # seconds a cell may take
-                   ) -> dict:
-    "Execute notebook `path` in `work` and store its outputs in it; a summary (cells run, figures, seconds)."
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError
-    from abc3d.core import atomic_path
-    t0, path = time.perf_counter(), Path(path)
-    nb = nbformat.read(path, as_version=4)
-    tmp = None if work else tempfile.mkdtemp(prefix='abc3d-docs-')
-    wd = Path(work or tmp); wd.mkdir(parents=True, exist_ok=True)
-    old = {k: os.environ.get(k) for k in ('ABC3D_PROGRESS', 'PATH')}
-    os.environ['ABC3D_PROGRESS'] = '0'
-    os.environ['PATH'] = str(Path(sys.executable).parent) + os.pathsep + (old['PATH'] or '')   # `!abc3d` cells find this environment's command
-    try:
-        NotebookClient(nb, timeout=timeout, kernel_name='python3', resources={'metadata': {'path': str(wd)}}).execute()
-    except CellExecutionError as e:
-        bad = next((i for i, c in enumerate(nb.cells) if any(o.get('output_type') == 'error' for o in c.get('outputs', []))), None)
-        where = f"cell {bad} ({nb.cells[bad].source.splitlines()[0][:80]!r})" if bad is not None else 'a cell'
-        raise RuntimeError(f"{path}: {where} failed with {e.ename}: {e.evalue}; the notebook keeps its old outputs") from None
-    finally:
-        for k, v in old.items():
-            if v is None: os.environ.pop(k, None)
-            else: os.environ[k] = v
-        if tmp: shutil.rmtree(tmp, ignore_errors=True)
-    for c in nb.cells:
-        if c.cell_type == 'code': c.execution_count = None; c.metadata.pop('execution', None)
-        for o in c.get('outputs', []):
-            if 'execution_count' in o: o['execution_count'] = None
-    nb.metadata.pop('widgets', None)
-    with atomic_path(path, '.ipynb') as t: nbformat.write(nb, t)
-    figures = sum('image/png' in o.get('data', {}) for c in nb.cells for o in c.get('outputs', []))
-    return dict(notebook=str(path), cells=sum(c.cell_type == 'code' for c in nb.cells), figures=figures, seconds=round(time.perf_counter() - t0, 1))
