@@ -162,7 +162,7 @@ def thumbnails_html(out, region:str|None=None) -> str:
 
 def _collapsed(cell, cells:int):
     "A code cell tagged `details` as one collapsed block of its outputs; the summary is its first line when that is a comment."
-    import base64, html, nbformat
+    import html, nbformat
     first = cell.source.splitlines()[0] if cell.source else ''
     summary = first.lstrip('# ').strip() if first.startswith('#') else 'details'
     parts = []
