@@ -14,9 +14,9 @@ from ..data.chips import open_store, SPLITS, label_model, convert_labels
 from ..tasks import TASKS, is_loss
 
 # %% auto #0
-__all__ = ['NOMINAL', 'Z_NOMINAL', 'REG_STATS', 'regression_stats', 'regression_metrics', 'reliability', 'class_metrics',
-           'class_iou', 'loss_metrics', 'seam_ratio', 'score_maps', 'task_score', 'normalise', 'iqm', 'summarise',
-           'detail_tables', 'source_residuals', 'evaluate', 'format_scores']
+__all__ = ['NOMINAL', 'Z_NOMINAL', 'REG_STATS', 'Z_GAUSS', 'interval_thresholds', 'regression_stats', 'regression_metrics',
+           'reliability', 'class_metrics', 'class_iou', 'loss_metrics', 'seam_ratio', 'score_maps', 'task_score',
+           'normalise', 'iqm', 'summarise', 'detail_tables', 'source_residuals', 'evaluate', 'format_scores']
 
 # %% ../../nbs/predict/54_evaluate.ipynb #554fca3f
 NOMINAL = np.round(np.arange(0.1, 0.95, 0.1), 2)             # nominal coverages of the reliability curve
@@ -24,13 +24,30 @@ Z_NOMINAL = norm.ppf((1 + NOMINAL) / 2)                       # their two-sided 
 REG_STATS = ('n', 'se', 'see', 'sy', 'syy', 'in68', 'in95',   # per channel and block
              'ss', 'sss', 'sa', 'saa', 'sas') + tuple(f'in{round(100 * p)}' for p in NOMINAL)
 
-def regression_stats(pred, std, truth, ok) -> np.ndarray:
-    "[C, len(REG_STATS)] sums over valid pixels of [C, N] arrays: n, Σe, Σe², Σy, Σy², #|e|≤σ, #|e|≤1.96σ, Σσ, Σσ², Σ|e|, Σe², Σ|e|σ, #|e|≤z_p σ (e = pred − truth)."
+Z_GAUSS = np.r_[1., 1.96, Z_NOMINAL]                        # half-widths of the 68.3 %, 95 % and `NOMINAL` intervals of a Gaussian, in σ
+
+def interval_thresholds(tags:dict, channels:int) -> np.ndarray:
+    "[C, 2 + len(NOMINAL)] half-widths in σ of the 68.3 %, 95 % and `NOMINAL` intervals, from a std map's `interval_z` tag (calibrated models); Gaussian without one."
+    out = np.tile(Z_GAUSS, (channels, 1))
+    if 'interval_z' not in tags: return out
+    d = json.loads(tags['interval_z'])
+    lv, z = np.asarray(d['levels'], float), np.asarray(d['z'], float)
+    if z.shape != (channels, len(lv)): raise ValueError(f"interval_z holds {z.shape} half-widths for {channels} bands and {len(lv)} levels")
+    for j, q in enumerate([0.6826894921370859, 0.95, *NOMINAL]):
+        k = np.flatnonzero(np.abs(lv - q) < 1e-3)
+        if len(k): out[:, j] = z[:, k[0]]
+    return out
+
+def regression_stats(pred, std, truth, ok,
+                     z:np.ndarray|None=None) -> np.ndarray:   # [C, 2 + len(NOMINAL)] interval half-widths in σ (`interval_thresholds`); Gaussian by default
+    "[C, len(REG_STATS)] sums over valid pixels of [C, N] arrays: n, Σe, Σe², Σy, Σy², #|e|≤z68 σ, #|e|≤z95 σ, Σσ, Σσ², Σ|e|, Σe², Σ|e|σ, #|e|≤z_p σ (e = pred − truth)."
+    z = np.tile(Z_GAUSS, (len(pred), 1)) if z is None else np.asarray(z, float)
     e, y, okf = np.where(ok, pred - truth, 0.), np.where(ok, truth, 0.), ok.astype('float64')
     s, a = np.where(ok, std, 0.), np.abs(np.where(ok, pred - truth, 0.))
-    with np.errstate(divide='ignore', invalid='ignore'): z = a / np.where(ok, std, 1.)   # σ = 0: covered only where exact
-    cols = [okf.sum(1), e.sum(1), (e*e).sum(1), y.sum(1), (y*y).sum(1), (ok & (z <= 1)).sum(1), (ok & (z <= 1.96)).sum(1),
-            s.sum(1), (s*s).sum(1), a.sum(1), (a*a).sum(1), (a*s).sum(1)] + [(ok & (z <= q)).sum(1) for q in Z_NOMINAL]
+    with np.errstate(divide='ignore', invalid='ignore'): r = a / np.where(ok, std, 1.)   # σ = 0: covered only where exact
+    inside = lambda j: (ok & (r <= z[:, j:j + 1])).sum(1)
+    cols = [okf.sum(1), e.sum(1), (e*e).sum(1), y.sum(1), (y*y).sum(1), inside(0), inside(1),
+            s.sum(1), (s*s).sum(1), a.sum(1), (a*a).sum(1), (a*s).sum(1)] + [inside(2 + j) for j in range(len(NOMINAL))]
     return np.stack(cols, 1).astype('float64')
 
 def regression_metrics(s:np.ndarray) -> dict:
@@ -147,8 +164,9 @@ def score_maps(pred_dir,                 # output of `abc3d predict` over the la
                 s = _read_map(f.with_name(f'{task}_std.tif'), wins)
                 ok = np.isfinite(t) & np.isfinite(p) & np.isfinite(s)
                 C = t.shape[1]
+                with rasterio.open(f.with_name(f'{task}_std.tif')) as src: zt = interval_thresholds(src.tags(), C)
                 for k, b in enumerate(blocks[i]):
-                    st = regression_stats(p[k].reshape(C, -1), s[k].reshape(C, -1), np.nan_to_num(t[k]).reshape(C, -1), ok[k].reshape(C, -1))
+                    st = regression_stats(p[k].reshape(C, -1), s[k].reshape(C, -1), np.nan_to_num(t[k]).reshape(C, -1), ok[k].reshape(C, -1), zt)
                     acc[b] = acc.get(b, 0) + st
                 if 'monotone_pixels' in info:                             # profiles must not decrease with height
                     allok = ok.all(1)

@@ -20,7 +20,7 @@ from ..data.catalog import RASTER_KINDS
 from ..data.sources import RegionSources
 from ..data.loader import model_input
 from ..models.layers import to_device
-from ..train.finetune import FinetuneTask
+from ..train.finetune import FinetuneTask, INTERVAL_LEVELS
 from ..train.ood import ood_score
 from .windows import window_starts, blend_weights, Predictor, feed_plan, catalog_region
 
@@ -208,6 +208,8 @@ def predict_region(models:list[Predictor], cat:Catalog, region:dict, grid:Analys
         kind, _, _, codes = products[t]
         tags = dict(task=t, model_sha256=models[owner[t]].sha256)
         if codes is not None and f == t: tags['class_codes'] = ','.join(map(str, codes))
+        if f == f'{t}_std':                                     # the calibrated intervals' half-widths in this std, per band
+            tags['interval_z'] = json.dumps({'levels': list(INTERVAL_LEVELS), 'z': models[owner[t]].task.interval_z(t, INTERVAL_LEVELS).tolist()})
         written.append(cog_from_tiff(work/f'{f}.tif', maps/f'{f}.tif', desc, units, tags,
                                      resampling='nearest' if dt == 'uint8' else 'average', work=work))   # half-written COGs stay in the work folder
     extra = {}

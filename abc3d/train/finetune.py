@@ -19,10 +19,17 @@ from .pretrain import drop_modalities, param_groups, warmup_cosine
 from .checkpoint import load_weights
 
 # %% auto #0
-__all__ = ['MODES', 'ARCHS', 'LORA_TARGETS', 'INPUT_KEYS', 'RegressionMetrics', 'SegmentationMetrics', 'truth_target',
-           'FinetuneTask', 'label_stats', 'load_finetuned']
+__all__ = ['ONE_SIGMA', 'INTERVAL_LEVELS', 'MODES', 'ARCHS', 'LORA_TARGETS', 'INPUT_KEYS', 'gaussian_z', 'RegressionMetrics',
+           'SegmentationMetrics', 'truth_target', 'FinetuneTask', 'label_stats', 'load_finetuned']
 
 # %% ../../nbs/train/41_finetune.ipynb #2ac3fe5f
+ONE_SIGMA = 0.6826894921370859                     # the Gaussian ±1σ level: a calibrated std's ±1 std interval covers this share
+INTERVAL_LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, ONE_SIGMA, 0.7, 0.8, 0.9, 0.95)   # central-interval levels a model's calibration stores
+
+def gaussian_z(levels=INTERVAL_LEVELS) -> torch.Tensor:
+    "Half-widths of the central Gaussian intervals at `levels`, in σ."
+    return torch.special.ndtri((1 + torch.tensor(levels, dtype=torch.float64)) / 2).float()
+
 class RegressionMetrics(nn.Module):
     "RMSE, MAE, bias, R², interval coverage and per-channel RMSE over labelled pixels (target units)."
     def __init__(self, names:list[str]):
@@ -32,14 +39,16 @@ class RegressionMetrics(nn.Module):
         self.bias, self.cov68, self.cov95, self.n = MeanMetric(), MeanMetric(), MeanMetric(), SumMetric()
         self.per = MeanSquaredError(squared=False, num_outputs=len(names)) if len(names) > 1 else None
 
-    def update(self, mean:torch.Tensor, std:torch.Tensor, target:torch.Tensor, mask:torch.Tensor):
+    def update(self, mean:torch.Tensor, std:torch.Tensor, target:torch.Tensor, mask:torch.Tensor,
+               z:torch.Tensor|None=None):            # [C, 2]: half-widths of the 68.3 % and 95 % intervals in std (default 1, 1.96)
         "mean, std, target: [B, C, H, W]; mask: [B, 1, H, W]."
         m = mask[:, 0] & torch.isfinite(target).all(1)
         if not m.any(): return
         p, s, t = (x.permute(0, 2, 3, 1)[m].float() for x in (mean, std, target))    # [n, C]
-        z = (p - t).abs() / s
+        a = (p - t).abs() / s
+        z = torch.tensor([1., 1.96], device=a.device).expand(a.shape[1], 2) if z is None else z.to(a.device)
         for metric in (self.rmse, self.mae, self.r2): metric.update(p.flatten(), t.flatten())
-        self.bias.update(p - t); self.cov68.update((z <= 1).float()); self.cov95.update((z <= 1.96).float())
+        self.bias.update(p - t); self.cov68.update((a <= z[:, 0]).float()); self.cov95.update((a <= z[:, 1]).float())
         self.n.update(torch.tensor(float(len(p)), device=p.device))
         if self.per is not None: self.per.update(p, t)
 
@@ -137,8 +146,10 @@ class FinetuneTask(L.LightningModule):
         channels = channels or {}
         zero = lambda t: -self.stats[t]['mean'] / self.stats[t]['std'] if t in self.stats else None   # physical zero, normalised
         self.heads = nn.ModuleDict({t: make_head(TASKS[t], fdim, mode == 'linear', channels.get(t), floor=zero(t)) for t in self.tasks})
-        for t in self.tasks:                                   # post-hoc std scale per channel (`calibrate`), 1 until fitted
-            if not TASKS[t].is_classes: self.register_buffer(f'calib_{t}', torch.ones(TASKS[t].channels))
+        for t in self.tasks:                                   # post-hoc calibration per channel (`calibrate`); Gaussian until fitted
+            if TASKS[t].is_classes: continue
+            self.register_buffer(f'calib_{t}', torch.ones(TASKS[t].channels))                            # the std's factor
+            self.register_buffer(f'zq_{t}', gaussian_z().repeat(TASKS[t].channels, 1))                    # interval half-widths in std [C, L]
         for t, w in (class_weights or {}).items(): self.register_buffer(f'cw_{t}', torch.tensor(w, dtype=torch.float32))
         self._apply_mode()
         self.metrics = nn.ModuleDict()
@@ -192,6 +203,14 @@ def predict(self:FinetuneTask, batch:dict) -> dict:
             out[t] = {'mean': mean, 'std': var.sqrt() * getattr(self, f'calib_{t}').view(1, -1, 1, 1)}
     return out
 
+@patch
+def interval_z(self:FinetuneTask, task:str, levels=(ONE_SIGMA, 0.95)) -> torch.Tensor:
+    "Half-widths of the calibrated central intervals of a regression `task` at `levels`, in its predicted std: [C, len(levels)]."
+    zq, lv = getattr(self, f'zq_{task}'), torch.tensor(INTERVAL_LEVELS)
+    idx = [int(torch.argmin((lv - q).abs())) for q in levels]
+    if any(abs(INTERVAL_LEVELS[i] - q) > 1e-6 for i, q in zip(idx, levels)): raise ValueError(f"levels {levels} are not all in {INTERVAL_LEVELS}")
+    return zq[:, idx]
+
 # %% ../../nbs/train/41_finetune.ipynb #a1b83be1
 @patch
 def task_losses(self:FinetuneTask, out:dict, batch:dict) -> dict[str, torch.Tensor]:
@@ -230,7 +249,7 @@ def _evaluate(self:FinetuneTask, batch:dict, stage:str):
             refs.append((f'{t}_truth', truth_target(t, batch['truth'], self.hparams.truth_bands, self.hparams.class_codes)))
         for key, (value, mask) in refs:
             if TASKS[t].is_classes: self.metrics[key].update(pred[t]['class'], value, mask)
-            else: self.metrics[key].update(pred[t]['mean'], pred[t]['std'], value, mask)
+            else: self.metrics[key].update(pred[t]['mean'], pred[t]['std'], value, mask, self.interval_z(t))
 
 @patch
 def _log_metrics(self:FinetuneTask, stage:str):
@@ -311,6 +330,6 @@ def load_finetuned(path) -> FinetuneTask:
     if not any(k.startswith('stem.') for k in sd): hp.setdefault('pixel_path', False)     # an export from before the pixel path
     task = FinetuneTask(**hp)
     for k, v in task.state_dict().items():
-        if k.startswith('calib_'): sd.setdefault(k, v)                 # ... or before calibration: scale 1
+        if k.startswith(('calib_', 'zq_')): sd.setdefault(k, v)        # ... or before calibration: Gaussian intervals of the raw std
     task.load_state_dict(sd)
     return task.eval()
