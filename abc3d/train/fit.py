@@ -213,7 +213,7 @@ def run_finetune(cfg:FinetuneConfig) -> dict:
     trainer = make_trainer(cfg, out)
     trainer.fit(task, dm, ckpt_path=last, weights_only=True)
     check_requeue(trainer)
-    val = dm.ds['val']                                   # post-hoc std factors on the validation labels, the same on every rank
+    val = dm.ds['val']                                   # conformal intervals on the validation labels, the same on every rank
     val_batches = lambda: (val[list(range(i, min(i + cfg.batch_size, len(val))))] for i in range(0, len(val), cfg.batch_size))
     calib = task.calibrate(val_batches())
     pick = np.random.default_rng(cfg.seed).permutation(len(train))[:64].tolist()    # the inputs the model learnt from
