@@ -77,16 +77,17 @@ class UNet(nn.Module):
 
 # %% ../../nbs/models/35_unet.ipynb #b12b39c6
 class PixelStem(nn.Module):
-    "Light convolutions over the per-pixel time summaries: features {stride: [B, width, H/stride, W/stride]} at strides 1, 2, 4, ..."
+    "Light convolutions over the per-pixel time summaries: features {stride: [B, width, H/stride, W/stride]} at strides 1, 2, 4, ..., and the summaries themselves at key 0."
     def __init__(self, bands:dict[str, list[str]],     # raster modality -> band names
                  widths:tuple=(32, 48)):                # channels at strides 1, 2 (, 4, ...)
         super().__init__()
         self.bands, self.widths = {m: list(b) for m, b in bands.items()}, tuple(widths)
-        c_in = sum(2 * len(b) + 1 for b in self.bands.values())
+        self.c_in = c_in = sum(2 * len(b) + 1 for b in self.bands.values())
         self.blocks = nn.ModuleList(_block(i, o, pixel_norm=True) for i, o in zip((c_in,) + self.widths[:-1], self.widths))
 
     def forward(self, batch:dict) -> dict[int, torch.Tensor]:
-        x, out = summary_stack(batch, self.bands, strict=False), {}       # another sensor's bands reach the encoder only
+        x = summary_stack(batch, self.bands, strict=False)               # another sensor's bands reach the encoder only
+        out = {0: x}
         for i, blk in enumerate(self.blocks):
             if i: x = F.max_pool2d(x, 2, ceil_mode=True)
             x = blk(x); out[2 ** i] = x

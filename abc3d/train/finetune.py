@@ -120,7 +120,8 @@ class FinetuneTask(L.LightningModule):
                  arch:str='vit',                        # 'vit' (encoder + neck + decoder) or 'unet' (from scratch, a baseline)
                  pixel_path:bool=True,                  # full-resolution skips (`PixelStem`) into the decoder
                  layer_decay:float=0.75,                # layer-wise lr decay of a pretrained encoder (block i of d: decay**(d+1-i))
-                 encoder_lr:float=0.5):                 # peak lr of a pretrained encoder relative to neck, decoder and heads
+                 encoder_lr:float=0.5,                  # peak lr of a pretrained encoder relative to neck, decoder and heads
+                 head_inputs:bool=True):                # the heads also see each pixel's own input summaries (with the pixel path)
         super().__init__()
         if mode not in MODES: raise ValueError(f"unknown mode '{mode}'; the modes are {MODES}")
         if arch not in ARCHS: raise ValueError(f"unknown arch '{arch}'; the architectures are {ARCHS}")
@@ -143,6 +144,7 @@ class FinetuneTask(L.LightningModule):
                 if widths: self.stem = PixelStem(bands, widths)
                 self.decoder = PyramidDecoder(D, k, pyramid_dim, skips=widths)
             self.modalities, fdim = list(self.encoder.cfg.modalities), D if mode == 'linear' else pyramid_dim
+            if hasattr(self, 'stem') and head_inputs: fdim += self.stem.c_in
         channels = channels or {}
         zero = lambda t: -self.stats[t]['mean'] / self.stats[t]['std'] if t in self.stats else None   # physical zero, normalised
         self.heads = nn.ModuleDict({t: make_head(TASKS[t], fdim, mode == 'linear', channels.get(t), floor=zero(t)) for t in self.tasks})
@@ -183,7 +185,10 @@ def features(self:FinetuneTask, batch:dict) -> torch.Tensor:
     k = self.encoder.cfg.patch
     if self.mode == 'linear': return F.interpolate(simple_fuse(tok, index, valid, (H // k, W // k)), size=(H, W), mode='bilinear')
     fmap, self.last_gates = self.neck(tok, index, valid, (H // k, W // k))
-    return self.decoder(fmap, self.stem(batch) if hasattr(self, 'stem') else None)
+    if not hasattr(self, 'stem'): return self.decoder(fmap, None)
+    skips = self.stem(batch)
+    f = self.decoder(fmap, skips)
+    return torch.cat([f, skips[0]], 1) if self.hparams.head_inputs else f
 
 @patch
 def forward(self:FinetuneTask, batch:dict) -> dict:
@@ -328,6 +333,7 @@ def load_finetuned(path) -> FinetuneTask:
     sd, cfg = load_weights(path)
     hp = dict(cfg['finetune'])
     if not any(k.startswith('stem.') for k in sd): hp.setdefault('pixel_path', False)     # an export from before the pixel path
+    hp.setdefault('head_inputs', False)                                                    # ... or before the heads saw the inputs
     task = FinetuneTask(**hp)
     for k, v in task.state_dict().items():
         if k.startswith(('calib_', 'zq_')): sd.setdefault(k, v)        # ... or before calibration: Gaussian intervals of the raw std
