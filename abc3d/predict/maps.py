@@ -208,7 +208,7 @@ def predict_region(models:list[Predictor], cat:Catalog, region:dict, grid:Analys
         kind, _, _, codes = products[t]
         tags = dict(task=t, model_sha256=models[owner[t]].sha256)
         if codes is not None and f == t: tags['class_codes'] = ','.join(map(str, codes))
-        if f == f'{t}_std':                                     # the calibrated intervals' half-widths in this std, per band
+        if f == f'{t}_std' and hasattr(models[owner[t]].task, 'interval_z'):   # a calibrated model's interval half-widths in this std, per band
             tags['interval_z'] = json.dumps({'levels': list(INTERVAL_LEVELS), 'z': models[owner[t]].task.interval_z(t, INTERVAL_LEVELS).tolist()})
         written.append(cog_from_tiff(work/f'{f}.tif', maps/f'{f}.tif', desc, units, tags,
                                      resampling='nearest' if dt == 'uint8' else 'average', work=work))   # half-written COGs stay in the work folder
