@@ -96,7 +96,8 @@ def _prepare(cfg:RunConfig, name:str) -> tuple[Path, Path, Path|None]:
     open_store(store)                                # a missing, unfinished or damaged store: an error before the run folder exists
     out.mkdir(parents=True, exist_ok=True)
     csv = out/'logs'/'metrics.csv'
-    if last.exists() and csv.exists():               # Lightning's CSV logger starts the file afresh: keep the earlier part
+    rank0 = (slurm_job() or {'rank': 0})['rank'] == 0   # every rank of an srun step prepares; only rank 0 writes the CSV log
+    if last.exists() and csv.exists() and rank0:     # Lightning's CSV logger starts the file afresh: keep the earlier part
         k = len(list(csv.parent.glob('metrics.part*.csv')))
         csv.rename(csv.with_name(f'metrics.part{k}.csv'))
     cfg.store, cfg.out = str(store), str(out)
