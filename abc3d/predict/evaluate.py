@@ -14,9 +14,10 @@ from ..data.chips import open_store, SPLITS, label_model, convert_labels
 from ..tasks import TASKS, is_loss
 
 # %% auto #0
-__all__ = ['NOMINAL', 'Z_NOMINAL', 'REG_STATS', 'Z_GAUSS', 'interval_thresholds', 'regression_stats', 'regression_metrics',
-           'reliability', 'class_metrics', 'class_iou', 'loss_metrics', 'seam_ratio', 'score_maps', 'task_score',
-           'normalise', 'iqm', 'summarise', 'detail_tables', 'source_residuals', 'evaluate', 'format_scores']
+__all__ = ['NOMINAL', 'Z_NOMINAL', 'REG_STATS', 'ONE_SIGMA', 'Z_GAUSS', 'interval_thresholds', 'regression_stats',
+           'regression_metrics', 'reliability', 'class_metrics', 'class_iou', 'loss_metrics', 'seam_ratio',
+           'score_maps', 'task_score', 'normalise', 'iqm', 'summarise', 'detail_tables', 'source_residuals', 'evaluate',
+           'format_scores']
 
 # %% ../../nbs/predict/54_evaluate.ipynb #554fca3f
 NOMINAL = np.round(np.arange(0.1, 0.95, 0.1), 2)             # nominal coverages of the reliability curve
@@ -24,6 +25,7 @@ Z_NOMINAL = norm.ppf((1 + NOMINAL) / 2)                       # their two-sided 
 REG_STATS = ('n', 'se', 'see', 'sy', 'syy', 'in68', 'in95',   # per channel and block
              'ss', 'sss', 'sa', 'saa', 'sas') + tuple(f'in{round(100 * p)}' for p in NOMINAL)
 
+ONE_SIGMA = float(norm.cdf(1) - norm.cdf(-1))                # 0.6827: the level of ±1σ (a calibrated std's 68 % interval)
 Z_GAUSS = np.r_[1., 1.96, Z_NOMINAL]                        # half-widths of the 68.3 %, 95 % and `NOMINAL` intervals of a Gaussian, in σ
 
 def interval_thresholds(tags:dict, channels:int) -> np.ndarray:
@@ -33,7 +35,7 @@ def interval_thresholds(tags:dict, channels:int) -> np.ndarray:
     d = json.loads(tags['interval_z'])
     lv, z = np.asarray(d['levels'], float), np.asarray(d['z'], float)
     if z.shape != (channels, len(lv)): raise ValueError(f"interval_z holds {z.shape} half-widths for {channels} bands and {len(lv)} levels")
-    for j, q in enumerate([0.6826894921370859, 0.95, *NOMINAL]):
+    for j, q in enumerate([ONE_SIGMA, 0.95, *NOMINAL]):
         k = np.flatnonzero(np.abs(lv - q) < 1e-3)
         if len(k): out[:, j] = z[:, k[0]]
     return out
