@@ -114,7 +114,7 @@ def landscape_summary(root) -> dict:
     "What a landscape folder holds: per region, the number of files and megabytes of each product."
     root = Path(root)
     man = read_json(root/'landscape.json')
-    out = dict(landscape=str(root), seed=man['seed'], year=man['year'], regions={})
+    out = dict(landscape=str(root), seed=man['seed'], year=man['year'], years=man.get('years', 1), regions={})
     for r in man['regions']:
         prods = {}
         for f in sorted((root/r['name']).rglob('*')):
@@ -139,7 +139,7 @@ def _twin(a):
         raise ValueError(f"--biomes: unknown biome(s) {bad}; the biomes are {', '.join(BIOMES)}")
     regions = [RegionSpec(name=f'{b}_{i}', biome=b, size_px=a.size_px, res=a.res) for i, b in enumerate(a.biomes.split(','))]
     t = time.perf_counter()
-    res = _landscape(a.out, regions=regions, seed=a.seed, year=a.year, n_dates=a.dates, block=a.block, overwrite=a.overwrite)
+    res = _landscape(a.out, regions=regions, seed=a.seed, year=a.year, years=a.years, n_dates=a.dates, block=a.block, overwrite=a.overwrite)
     _report('landscape', res, time.perf_counter() - t)
 
 def _chips(a):
@@ -206,8 +206,9 @@ def _data_commands(sub, D):
     t.add_argument('--biomes', default='tropical_moist,temperate', help='comma-separated biomes, one region each (tropical_moist, temperate, boreal, dry)')
     t.add_argument('--size-px', type=_number(int, 32), default=384, help='region edge in pixels of the analysis grid')
     t.add_argument('--res', type=_number(float, 0, lo_open=True), default=30.0, help='analysis grid resolution in metres')
-    t.add_argument('--year', type=int, default=2021, help='year of the optical time series and lidar')
-    t.add_argument('--dates', type=_count, default=6, help='number of HLS dates')
+    t.add_argument('--year', type=int, default=2021, help='last year of the record (HLS, lidar, plots; the maps describe its end)')
+    t.add_argument('--years', type=_count, default=2, help='years of the HLS record up to --year (losses inside it change the scenes)')
+    t.add_argument('--dates', type=_count, default=8, help='number of HLS dates over the record')
     t.add_argument('--block', type=_number(int, 16), default=512, help='pixels per processing block (bounds the memory for large regions)')
     t.add_argument('--overwrite', action='store_true', help='replace an existing landscape built with other parameters')
     t.set_defaults(fn=_twin)
@@ -342,7 +343,7 @@ def _train_commands(sub, D):
     r.add_argument('--data', default=str(data_dir()), help='folder of the landscape and its chip store')
     r.add_argument('--tasks', default='', help=f"tasks to fine-tune, comma-separated (default: all: {', '.join(TASKS)})")
     r.add_argument('--size-px', type=_number(int, 32), default=None, help='edge of the landscape regions in pixels (default: the embedded default, 384)')
-    r.add_argument('--dates', type=_count, default=None, help='HLS dates of the landscape (default: the embedded default, 6)')
+    r.add_argument('--dates', type=_count, default=None, help='HLS dates of the landscape (default: the embedded default, 8 over two years)')
     r.add_argument('--preset', default='tiny', choices=['tiny', 'base', 'large', 'huge'], help='encoder size: tiny, base, large or huge')
     r.add_argument('--pretrain-steps', type=_count, default=None, help='optimizer steps of the MAE pretraining (default: the main job\'s budget)')
     r.add_argument('--finetune-steps', type=_count, default=None, help='optimizer steps of the multi-task fine-tuning (default: the main job\'s budget)')

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 # %% auto #0
-__all__ = ['RH_LEVELS', 'SOC_LAYERS', 'TASKS', 'Task', 'task_list', 'is_loss', 'class_lut', 'encode_classes', 'class_codes',
-           'class_channels']
+__all__ = ['RH_LEVELS', 'SOC_LAYERS', 'TASKS', 'Task', 'task_list', 'is_loss', 'loss_since', 'class_lut', 'encode_classes',
+           'class_codes', 'class_channels']
 
 # %% ../nbs/01_tasks.ipynb #2feba527
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class Task:
     window: int = 1                             # features averaged over window x window pixels (plot/site heads)
     labels: tuple = ()                          # ((modality, (bands...)), ...) in priority order
     truth: tuple = ()                           # truth raster bands it is scored against
-    encoding: str|None = None                   # class tasks: 'classes' (code -> index) or 'loss' (loss year > 0)
+    encoding: str|None = None                   # class tasks: 'classes' (code -> index) or 'loss' (loss year inside the record)
     definition: str = ''                        # what the target is, which every label source is converted to
 
     def __post_init__(self):
@@ -71,7 +71,7 @@ TASKS = {t.name: t for t in [
                     'equal-area spline (abc3d.data.soil), a layer the profile does not reach left out'),
     Task('land_cover', 'segmentation', 0, 'class', 'land cover classes', encoding='classes',
          labels=(('land_cover', ('class',)),), truth=('land_cover',)),
-    Task('disturbance', 'segmentation', 2, 'class', 'forest loss (disturbance)', names=('none', 'loss'), encoding='loss',
+    Task('disturbance', 'segmentation', 2, 'class', 'forest loss inside the observed record (disturbance)', names=('none', 'loss'), encoding='loss',
          labels=(('disturbance', ('lossyear',)),), truth=('disturbance_year',)),
     Task('carbon_flux', 'regression', 1, 'g C m-2 d-1', 'gross primary production (flux-tower GPP)', window=7,
          labels=(('flux_towers', ('gpp',)),), truth=('gpp',)),
@@ -87,9 +87,14 @@ def task_list(tasks) -> list[str]:
     return names
 
 # %% ../nbs/01_tasks.ipynb #3560f3cb
-def is_loss(year):
-    "The disturbance rule: a loss year > 0 is a loss (Hansen GFC `lossyear`, 0 = no loss)."
-    return year > 0
+def is_loss(year, since:int=0):
+    "The disturbance rule: a loss in calendar year `since` or later (Hansen GFC `lossyear` codes 1..99 = 2001.., or calendar years; 0 = no loss)."
+    return (year > 0) & (year + 2000*(year < 1000) >= since)
+
+def loss_since(meta:dict) -> int:
+    "First calendar year of the optical record of a chip store's or landscape's `regions` (their HLS `dates`); 0 where none is recorded."
+    years = [int(str(d)[:4]) for r in meta.get('regions') or [] for d in (r.get('dates') or [])[:1]]
+    return min(years) if years else 0
 
 def class_lut(codes) -> np.ndarray:
     "A 256-entry lookup: class code -> class index in code order, -1 for an unknown code."
@@ -97,11 +102,11 @@ def class_lut(codes) -> np.ndarray:
     lut = np.full(256, -1, 'int64'); lut[codes] = np.arange(len(codes))
     return lut
 
-def encode_classes(task:Task, code, codes=None) -> tuple:
-    "(class index, known) of raw class codes (numpy or torch, any shape) for a class task."
+def encode_classes(task:Task, code, codes=None, since:int=0) -> tuple:
+    "(class index, known) of raw class codes (numpy or torch, any shape) for a class task; `since`: first year of the record (loss tasks)."
     torch_like = type(code).__module__.startswith('torch')
     if task.encoding == 'loss':
-        idx = is_loss(code)
+        idx = is_loss(code, since)
         return (idx.long() if torch_like else idx.astype('int64')), (idx >= 0)
     if codes is None: raise ValueError(f"task '{task.name}' needs the class codes of its label source")
     lut = class_lut(codes)

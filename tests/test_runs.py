@@ -1,6 +1,6 @@
 """The main job and prediction as a user runs them: `abc3d run` executes every run notebook through papermill
 (small parameters), then `abc3d predict` on a landscape of another seed and size, killed mid-way and resumed."""
-import json, os, re, signal, subprocess, sys, time
+import json, os, re, shutil, signal, subprocess, sys, time
 from pathlib import Path
 import nbformat, numpy as np, pandas as pd, pystac, pytest, rasterio
 from rio_cogeo.cogeo import cog_validate
@@ -103,6 +103,17 @@ def test_main_job_reruns_a_step_whose_input_changed(main_job):
     assert out.returncode == 0, out.stderr[-3000:]
     for step in ['pretrain', 'finetune', 'predict + carbon', 'baseline (gbm)']: assert f'{step}: reused' in out.stdout
     assert 'evaluate: done' in out.stdout
+
+
+def test_main_job_reruns_a_step_whose_outputs_are_gone(main_job):
+    "A record whose outputs were deleted is not taken for a finished step: the step runs again and writes them."
+    root, _ = main_job
+    shutil.rmtree(root/'run'/'evaluation')
+    out = run('run', '--out', root/'run', '--data', root, '--size-px', 192, '--dates', 2, '--pretrain-steps', 3,
+              '--finetune-steps', 3)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert 'evaluate: done' in out.stdout and 'predict + carbon: reused' in out.stdout
+    assert (root/'run'/'evaluation'/'scores.csv').exists()
 
 
 def _maps(folder):

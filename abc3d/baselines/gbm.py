@@ -14,6 +14,7 @@ from ..data.loader import ChipDataset
 from ..data.catalog import RASTER_KINDS
 from ..train.finetune import INPUT_KEYS
 from ..predict.windows import Predictor
+from ..models.unet import time_trend, decimal_years
 
 # %% auto #0
 __all__ = ['RED', 'NIR', 'feature_names', 'pixel_features', 'labelled_pixels', 'GBMBaseline', 'load_gbm', 'train_gbm']
@@ -32,7 +33,8 @@ def feature_names(inputs:dict) -> list[str]:
     for m, meta in inputs.items():
         if meta['kind'] == 'climate_grid': names += [f'{m}.{b}.mean' for b in meta['bands']]; continue
         names += [f'{m}.{b}.median' for b in meta['bands']]
-        if _band(meta, RED) is not None and _band(meta, NIR) is not None: names += [f'{m}.ndvi.median', f'{m}.ndvi.amplitude']
+        if _band(meta, RED) is not None and _band(meta, NIR) is not None:
+            names += [f'{m}.ndvi.median', f'{m}.ndvi.amplitude', f'{m}.ndvi.trend'] + [f'{m}.{b}.trend' for b in meta['bands']]
     return names
 
 def pixel_features(batch:dict, inputs:dict) -> np.ndarray:
@@ -46,7 +48,7 @@ def pixel_features(batch:dict, inputs:dict) -> np.ndarray:
             v = d['values'].float().mean(1) if d is not None else torch.full((B, len(meta['bands'])), float('nan'))
             out.append(v[:, :, None, None].expand(B, -1, H, W)); continue
         red, nir = _band(meta, RED), _band(meta, NIR)
-        n = len(meta['bands']) + (2 if red is not None and nir is not None else 0)
+        n = len(meta['bands']) + (3 + len(meta['bands']) if red is not None and nir is not None else 0)
         if d is None: out.append(torch.full((B, n, H, W), float('nan'))); continue
         x = d['pixels'].float().masked_fill(~d['mask'], float('nan'))   # [B, T, C, H, W] standardised
         out.append(x.nanmedian(1).values)
@@ -55,16 +57,18 @@ def pixel_features(batch:dict, inputs:dict) -> np.ndarray:
             r, ni = (x[:, :, i] * std[i] + mean[i] for i in (red, nir))   # back to reflectance
             ndvi = (ni - r) / (ni + r).where((ni + r).abs() > 1e-6, torch.tensor(float('nan')))
             q = ndvi.nanquantile(torch.tensor([0.1, 0.9]), dim=1) if ndvi.shape[1] > 1 else ndvi.permute(1, 0, 2, 3).expand(2, -1, -1, -1)
-            out.append(torch.stack([ndvi.nanmedian(1).values, q[1] - q[0]], 1))
+            t, ok = decimal_years(d), ndvi.isfinite()[:, :, None].float()
+            out += [torch.stack([ndvi.nanmedian(1).values, q[1] - q[0]], 1), time_trend(ndvi.nan_to_num()[:, :, None], ok, t),
+                    time_trend(d['pixels'].float(), d['mask'].float(), t)]              # NDVI's and every band's slope per year
     return torch.cat(out, 1).numpy().astype('float32')
 
 # %% ../../nbs/baselines/55_gbm.ipynb #9d980b2f
-def _boost(x:np.ndarray, y:np.ndarray, objective:str, seed:int, n_estimators:int, **kw) -> str:
-    "A LightGBM model (as text) of `y` on `x`."
+def _boost(x:np.ndarray, y:np.ndarray, objective:str, seed:int, n_estimators:int, weight:np.ndarray|None=None, **kw) -> str:
+    "A LightGBM model (as text) of `y` on `x` (sample weights `weight`)."
     import lightgbm as lgb
     params = dict(objective=objective, learning_rate=0.05, num_leaves=31, min_data_in_leaf=min(10, max(1, len(x) // 5)), bagging_fraction=0.8,
                   bagging_freq=1, feature_fraction=0.8, lambda_l2=1.0, seed=seed, num_threads=2, verbose=-1, **kw)
-    return lgb.train(params, lgb.Dataset(x, y, params={'verbose': -1}), num_boost_round=n_estimators).model_to_string()
+    return lgb.train(params, lgb.Dataset(x, y, weight=weight, params={'verbose': -1}), num_boost_round=n_estimators).model_to_string()
 
 def labelled_pixels(ds:ChipDataset, tasks:list[str], max_pixels:int=50_000, batch:int=16, seed:int=0) -> dict:
     "{task: (features [N, F], targets [N, C] or class index [N])} of the labelled pixels of a `ChipDataset`, at most `max_pixels` per task."
@@ -112,7 +116,9 @@ class GBMBaseline:
                 else:
                     yi = np.searchsorted(present, y)
                     kw = dict(num_class=len(present)) if len(present) > 2 else {}
-                    boosters[t] = {'model': _boost(x, yi, 'multiclass' if len(present) > 2 else 'binary', seed, n_estimators, **kw),
+                    freq = np.bincount(yi).astype(float)                 # the fine-tune's class weights: sqrt of inverse frequency
+                    w = np.sqrt(freq.sum()/freq); w = w/w.mean()
+                    boosters[t] = {'model': _boost(x, yi, 'multiclass' if len(present) > 2 else 'binary', seed, n_estimators, w[yi], **kw),
                                    'present': present.tolist(), 'classes': K}
             else:
                 boosters[t] = []
@@ -177,7 +183,7 @@ def save(self:GBMBaseline, path) -> Path:
     "Write the models and what they were trained on as one JSON file (atomically)."
     path = Path(path)
     doc = dict(kind='gbm', tasks=self.tasks, inputs=self.inputs, chip_size=self.chip_size, class_codes=self.hparams.class_codes,
-               boosters=self.boosters, info=self.info)
+               boosters=self.boosters, info=self.info, features=feature_names(self.inputs))
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path, '.json') as tmp: tmp.write_text(json.dumps(doc))
     return path
@@ -190,6 +196,8 @@ def load_gbm(path) -> Predictor:
     try: doc = json.loads(raw)
     except ValueError as e: raise DataError(path, f"is not a saved baseline (invalid JSON: {e})") from None
     if doc.get('kind') != 'gbm': raise DataError(path, "is not a saved gradient-boosting baseline")
+    if doc.get('features') != feature_names(doc['inputs']):
+        raise DataError(path, "was trained on other per-pixel features than this version computes; train it again (`abc3d baseline gbm`)")
     m = GBMBaseline(doc['tasks'], doc['inputs'], doc['chip_size'], doc['class_codes'], doc['boosters'], doc['info'])
     return Predictor(path, hashlib.sha256(raw).hexdigest(), m, m.inputs, m.chip_size)
 

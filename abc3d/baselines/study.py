@@ -11,7 +11,7 @@ import numpy as np, pandas as pd
 import matplotlib
 import matplotlib.pyplot as plt
 from ..core import atomic_path, write_json, data_dir, read_json
-from ..tasks import TASKS, task_list, is_loss
+from ..tasks import TASKS, task_list, is_loss, loss_since
 from ..data.chips import open_store, SPLITS
 from ..data.grid import AnalysisGrid, coregister, write_cog
 from ..predict.evaluate import evaluate
@@ -92,7 +92,7 @@ def reference_maps(kind:str, landscape, store, out, tasks:list[str]) -> Path:
             v = truth[[tb.index(b) for b in spec.truth]]
             if spec.is_classes:
                 if kind == 'oracle':
-                    c = np.where(np.isfinite(v[0]), is_loss(np.nan_to_num(v[0])) if spec.encoding == 'loss' else v[0], 255)
+                    c = np.where(np.isfinite(v[0]), is_loss(np.nan_to_num(v[0]), loss_since(man)) if spec.encoding == 'loss' else v[0], 255)
                 else:
                     h = held[t][:, 0]
                     c = np.full(v.shape[1:], 0 if spec.encoding == 'loss' else np.bincount(h.astype(int)).argmax())

@@ -11,7 +11,7 @@ import lightning as L
 from fastcore.basics import patch
 from torch.utils.data import DataLoader, Dataset, Sampler
 from ..core import DataError
-from ..tasks import TASKS, encode_classes
+from ..tasks import TASKS, encode_classes, loss_since
 from .chips import open_store, SPLITS, CHUNK_CHIPS, label_model, convert_labels
 
 # %% auto #0
@@ -121,9 +121,9 @@ def label_draw(chip:int, seed:int, size:int) -> np.ndarray:
     "A fixed uniform draw [size, size] per chip and seed: pixels with draw < f form the label subset of fraction f (nested in f)."
     return np.random.default_rng([seed, int(chip)]).random((size, size), dtype='float32')
 
-def _class_target(task:str, code, ok, meta):
-    "Class index and validity of a class task's stored codes (the task table's encoding)."
-    idx, known = encode_classes(TASKS[task], code, meta.get('classes'))
+def _class_target(task:str, code, ok, meta, since:int=0):
+    "Class index and validity of a class task's stored codes (the task table's encoding; `since`: first year of the record)."
+    idx, known = encode_classes(TASKS[task], code, meta.get('classes'), since)
     return idx, ok & known
 
 @patch
@@ -142,7 +142,7 @@ def read_batch(self:ChipDataset, positions) -> dict:
         val = have = var = None
         for n, bands in srcs:
             v = data(n)[:, 0][:, bands]
-            if TASKS[t].is_classes: (v, ok), e = _class_target(t, v[:, :1], v[:, :1] != mods[n].get('nodata', 255), mods[n]), 0
+            if TASKS[t].is_classes: (v, ok), e = _class_target(t, v[:, :1], v[:, :1] != mods[n].get('nodata', 255), mods[n], loss_since(self.meta)), 0
             else:
                 ok = np.isfinite(v).all(1, keepdims=True)
                 v, e = convert_labels(v, label_model(mods[n], bands))       # onto the task's definition, with its noise

@@ -7,20 +7,42 @@ from __future__ import annotations
 import torch, torch.nn as nn, torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['time_summary', 'summary_stack', 'ChannelNorm', 'UNet', 'PixelStem']
+__all__ = ['decimal_years', 'time_trend', 'time_summary', 'summary_width', 'summary_stack', 'ChannelNorm', 'UNet', 'PixelStem']
 
 # %% ../../nbs/models/35_unet.ipynb #7186045a
-def time_summary(d:dict) -> torch.Tensor:
-    "[B, 2C+1, H, W]: masked temporal mean and std of each band, and the share of valid dates, of one raster modality."
+def decimal_years(d:dict) -> torch.Tensor:
+    "[B, T] acquisition times of a modality's dates in years ((year, day of year) pairs of `time`; the date index without them)."
+    x = d['pixels']
+    if 'time' not in d: return torch.arange(x.shape[1], device=x.device, dtype=torch.float32).expand(x.shape[0], -1)
+    t = d['time'].float()
+    return t[..., 0] + (t[..., 1] - .5) / 365.25
+
+def time_trend(x:torch.Tensor, m:torch.Tensor, t:torch.Tensor) -> torch.Tensor:
+    "[B, C, H, W] masked least-squares slope per year of `x` [B, T, C, H, W] over times `t` [B, T]; 0 where fewer than two valid dates."
+    t = t.float()[:, :, None, None, None]
+    n = m.sum(1, keepdim=True).clamp(min=1)
+    dt = (t - (t * m).sum(1, keepdim=True) / n) * m                       # centred times of the valid dates
+    dx = x - (x * m).sum(1, keepdim=True) / n
+    sxx = (dt ** 2).sum(1)
+    return torch.where(sxx > 1e-6, (dt * dx).sum(1) / sxx.clamp(min=1e-6), torch.zeros_like(sxx))
+
+def time_summary(d:dict, trend:bool=False) -> torch.Tensor:
+    "[B, 2C+1, H, W]: masked temporal mean and std of each band, and the share of valid dates, of one raster modality; `trend`: [B, 3C+1] with each band's slope per year."
     x, m = d['pixels'].float(), d['mask'].float()                         # [B, T, C, H, W], [B, T, 1, H, W]
     n = m.sum(1)
     mean = (x * m).sum(1) / n.clamp(min=1)
     var = ((x - mean[:, None])**2 * m).sum(1) / n.clamp(min=1)
-    return torch.cat([mean, var.sqrt(), n / x.shape[1]], 1)
+    parts = [mean, var.sqrt()] + ([time_trend(x, m, decimal_years(d))] if trend else [])
+    return torch.cat(parts + [n / x.shape[1]], 1)
+
+def summary_width(bands:dict[str, list[str]], trend:bool=False) -> int:
+    "Channels of `summary_stack` for the raster modalities `bands`."
+    return sum((3 if trend else 2) * len(b) + 1 for b in bands.values())
 
 def summary_stack(batch:dict, bands:dict[str, list[str]],
-                  strict:bool=True) -> torch.Tensor:     # False: a modality with another band set counts as absent
-    "The per-pixel input stack [B, Σ(2C+1), H, W] of the raster modalities `bands`: their time summaries; zeros for a modality the batch lacks."
+                  strict:bool=True,                      # False: a modality with another band set counts as absent
+                  trend:bool=False) -> torch.Tensor:     # also each band's slope per year (a change inside the record)
+    "The per-pixel input stack [B, Σ(2C+1) (Σ(3C+1) with `trend`), H, W] of the raster modalities `bands`: their time summaries; zeros for a modality the batch lacks."
     have = lambda m: isinstance(batch.get(m), dict) and 'pixels' in batch[m]
     for m, b in bands.items():
         if strict and have(m) and batch[m]['pixels'].shape[2] != len(b):
@@ -32,9 +54,9 @@ def summary_stack(batch:dict, bands:dict[str, list[str]],
     parts = []
     for m, b in bands.items():
         if have(m) and batch[m]['pixels'].shape[2] == len(b):
-            s = time_summary(batch[m])
+            s = time_summary(batch[m], trend)
             parts.append(s if s.shape[-2:] == (H, W) else F.interpolate(s, size=(H, W), mode='bilinear'))
-        else: parts.append(ref.new_zeros(B, 2 * len(b) + 1, H, W))
+        else: parts.append(ref.new_zeros(B, summary_width({m: b}, trend), H, W))
     return torch.cat(parts, 1)
 
 class ChannelNorm(nn.Module):
@@ -51,17 +73,18 @@ class UNet(nn.Module):
     "A small U-Net over the per-pixel time summaries of every raster modality; returns pixel features [B, out_dim, H, W]."
     def __init__(self, bands:dict[str, list[str]],     # raster modality -> band names (as `FinetuneTask` gets them)
                  out_dim:int=64,                        # features per pixel (the heads' input)
-                 widths:tuple=(32, 64, 128, 192)):      # channels at strides 1, 2, 4 and the bottleneck at 8
+                 widths:tuple=(32, 64, 128, 192),       # channels at strides 1, 2, 4 and the bottleneck at 8
+                 trend:bool=False):                     # the summaries include each band's slope per year
         super().__init__()
-        self.bands = {m: list(b) for m, b in bands.items()}
-        c_in = sum(2 * len(b) + 1 for b in self.bands.values())
+        self.bands, self.trend = {m: list(b) for m, b in bands.items()}, trend
+        c_in = summary_width(self.bands, trend)
         self.down = nn.ModuleList(_block(i, o) for i, o in zip((c_in,) + tuple(widths[:-2]), widths[:-1]))
         self.bottom = _block(widths[-2], widths[-1])
         self.up = nn.ModuleList(nn.ConvTranspose2d(i, o, 2, stride=2) for i, o in zip(widths[:0:-1], widths[-2::-1]))
         self.merge = nn.ModuleList(_block(2 * o, o) for o in widths[-2::-1])
         self.out = nn.Conv2d(widths[0], out_dim, 1)
 
-    def inputs(self, batch:dict) -> torch.Tensor: return summary_stack(batch, self.bands)
+    def inputs(self, batch:dict) -> torch.Tensor: return summary_stack(batch, self.bands, trend=self.trend)
 
     def forward(self, batch:dict) -> torch.Tensor:
         x, skips = self.inputs(batch), []
@@ -79,14 +102,15 @@ class UNet(nn.Module):
 class PixelStem(nn.Module):
     "Light convolutions over the per-pixel time summaries: features {stride: [B, width, H/stride, W/stride]} at strides 1, 2, 4, ..., and the summaries themselves at key 0."
     def __init__(self, bands:dict[str, list[str]],     # raster modality -> band names
-                 widths:tuple=(32, 48)):                # channels at strides 1, 2 (, 4, ...)
+                 widths:tuple=(32, 48),                 # channels at strides 1, 2 (, 4, ...)
+                 trend:bool=False):                     # the summaries include each band's slope per year
         super().__init__()
-        self.bands, self.widths = {m: list(b) for m, b in bands.items()}, tuple(widths)
-        self.c_in = c_in = sum(2 * len(b) + 1 for b in self.bands.values())
+        self.bands, self.widths, self.trend = {m: list(b) for m, b in bands.items()}, tuple(widths), trend
+        self.c_in = c_in = summary_width(self.bands, trend)
         self.blocks = nn.ModuleList(_block(i, o, pixel_norm=True) for i, o in zip((c_in,) + self.widths[:-1], self.widths))
 
     def forward(self, batch:dict) -> dict[int, torch.Tensor]:
-        x = summary_stack(batch, self.bands, strict=False)               # another sensor's bands reach the encoder only
+        x = summary_stack(batch, self.bands, strict=False, trend=self.trend)   # another sensor's bands reach the encoder only
         out = {0: x}
         for i, blk in enumerate(self.blocks):
             if i: x = F.max_pool2d(x, 2, ceil_mode=True)

@@ -11,7 +11,7 @@ from rasterio.windows import Window
 from scipy.stats import trim_mean, norm
 from ..core import DataError, atomic_path, write_json
 from ..data.chips import open_store, SPLITS, label_model, convert_labels
-from ..tasks import TASKS, is_loss
+from ..tasks import TASKS, is_loss, loss_since
 
 # %% auto #0
 __all__ = ['NOMINAL', 'Z_NOMINAL', 'REG_STATS', 'ONE_SIGMA', 'Z_GAUSS', 'interval_thresholds', 'regression_stats',
@@ -155,7 +155,7 @@ def score_maps(pred_dir,                 # output of `abc3d predict` over the la
             wins = [Window(int(c), int(r), size, size) for r, c in origin[i]]
             p, t = _read_map(f, wins), y[i]
             if kind != 'regression':
-                if kind == 'loss': t = np.where(np.isfinite(t), is_loss(np.nan_to_num(t)).astype(float), np.nan)
+                if kind == 'loss': t = np.where(np.isfinite(t), is_loss(np.nan_to_num(t), loss_since(meta)).astype(float), np.nan)
                 ok = np.isfinite(t[:, 0]) & (p[:, 0] != 255)
                 for k, b in enumerate(blocks[i]): acc.setdefault(b, []).append((t[k, 0][ok[k]].astype(int), p[k, 0][ok[k]].astype(int)))
                 pt, pp = t[:, 0][ok], p[:, 0][ok]

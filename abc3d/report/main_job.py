@@ -30,15 +30,17 @@ def run_notebook(name:str,               # run notebook in nbs/runs (without .ip
                  progress:bool|None=None,
                  log_output:bool=False,  # echo the notebook's output as it runs (batch jobs: into the job log)
                  inputs=(),              # files or folders the run reads (a store's zarr.json, an export...): a change makes it run again
+                 outputs=(),             # files the run writes: a record whose outputs are gone runs again
                 ) -> dict:
-    "Execute a run notebook with papermill into `dst` (atomically); skip it when `dst` exists with the same parameters and unchanged inputs."
+    "Execute a run notebook with papermill into `dst` (atomically); skip it when `dst` exists with the same parameters, unchanged inputs and its outputs in place."
     import papermill as pm, nbformat
     dst = Path(dst)
     params = json.loads(json.dumps(parameters, default=str))
     key = inputs_digest(inputs)
     if dst.exists():
         meta = nbformat.read(dst, 4).metadata
-        if meta.get('papermill', {}).get('parameters') == params and meta.get('abc3d', {}).get('inputs') == key:
+        if (meta.get('papermill', {}).get('parameters') == params and meta.get('abc3d', {}).get('inputs') == key
+                and all(Path(o).exists() for o in outputs)):
             return dict(notebook=str(dst), reused=True, seconds=0.0)
     t0 = time.perf_counter()
     dst.parent.mkdir(parents=True, exist_ok=True)
@@ -270,18 +272,19 @@ def run_pipeline(out=None,                 # run folder (default <data dir>/run)
     common = dict(store=str(store), preset=preset, seed=seed, accelerator='gpu' if device.startswith('cuda') else 'cpu', epochs=10**6)
     meta = store/'zarr.json'                                                  # rewritten whenever the store is (re)built
     step('pretrain', lambda: run_notebook('pretrain', nbs/'pretrain.ipynb', common | dict(out=str(out/'pretrain'), max_steps=pretrain_steps),
-                                          inputs=[meta]))
+                                          inputs=[meta], outputs=[out/'pretrain'/'encoder.safetensors']))
     name = 'all' if set(tasks) == set(TASKS) else '+'.join(tasks)            # one encoder, every head: the budget serves every task
     run = out/f'finetune_{name}_{mode}'
     step('finetune', lambda: run_notebook('finetune', nbs/'finetune.ipynb', common | dict(
         out=str(run), task=','.join(tasks), mode=mode, max_steps=finetune_steps, pretrained=str(out/'pretrain'/'encoder.safetensors')),
-        inputs=[meta, out/'pretrain'/'encoder.safetensors']))
+        inputs=[meta, out/'pretrain'/'encoder.safetensors'], outputs=[run/'model.safetensors', run/'model.json']))
     models = [str(run/'model.safetensors')]
     step('predict + carbon', lambda: run_notebook('predict', nbs/'predict.ipynb', dict(
-        models=models, landscape=str(land), out=str(out/'predict'), carbon=str(out/'carbon'), device=device), inputs=[*models, land]))
+        models=models, landscape=str(land), out=str(out/'predict'), carbon=str(out/'carbon'), device=device), inputs=[*models, land],
+        outputs=[out/'predict'/'predict.json']))
     step('evaluate', lambda: run_notebook('evaluate', nbs/'evaluate.ipynb', dict(
         pred_dir=str(out/'predict'), store=str(store), out=str(out/'evaluation'), runs=str(out), n_boot=n_boot, seed=seed),
-        inputs=[meta, out/'predict'/'predict.json']))
+        inputs=[meta, out/'predict'/'predict.json'], outputs=[out/'evaluation'/'scores.csv']))
     from abc3d.baselines.gbm import train_gbm
     from abc3d.predict.evaluate import evaluate
     def baseline():

@@ -140,10 +140,12 @@ def _write_30m(land, root, dates, block):
         outs += [raster_out(root/f'hls/{stem}.{b}.tif', 1, 'int16', -9999, [b], dict(scale_factor=0.0001, add_offset=0))
                  for b in HLS_BANDS] + [raster_out(root/f'hls/{stem}.Fmask.tif', 1, 'uint8', 255, ['Fmask'], resampling='nearest')]
     def fn(w):
-        t = truth_window(land, w)
+        t = truth_window(land, w)                                  # the end of the record: truth and labels
         res = [truth_stack(t), np.where(t['disturbance_year'] > 0, t['disturbance_year'] - 2000, 0)]
-        for i, d in enumerate(dates):
-            r, fm = hls_window(land, t, w, d.timetuple().tm_yday, clouds[i], i)
+        for i, d in enumerate(dates):                              # each scene sees the landscape of its date
+            when = decimal_year(d)
+            td = truth_window(land, w, when=when) if (land.disturbances[:, 3] > when).any() else t
+            r, fm = hls_window(land, td, w, d.timetuple().tm_yday, clouds[i], i)
             res += [*r, fm]
         return res
     write_rasters(outs, g, fn, block)
@@ -177,23 +179,24 @@ def _write_tables(land, root):
 # %% ../../nbs/sim/22_landscape.ipynb #cd9fc80a
 def _same(a:dict, b:dict) -> bool:
     "Whether two manifests (or build records) describe the same landscape parameters."
-    key = lambda m: (m.get('version'), m['seed'], m['year'],
-                     [(r['name'], r['biome'], r['width'], r['res'], [round(v, 9) for v in r['center_lonlat']], len(r['dates']))
+    key = lambda m: (m.get('version'), m['seed'], m['year'], m.get('years', 1),
+                     [(r['name'], r['biome'], r['width'], r['res'], [round(v, 9) for v in r['center_lonlat']], r['dates'])
                       for r in m['regions']])
     return key(a) == key(b)
 
 def build_landscape(out_dir,  # folder of the landscape (created if missing)
                     regions:list|None=None,  # `RegionSpec`s; None: `default_regions()`
                     seed:int=0,  # seed of the truth and of every sensor
-                    year:int=2021,  # year observed (HLS dates, GEDI, plots); disturbances are before it
-                    n_dates:int=6,  # HLS scenes per region over the year
+                    year:int=2021,  # last year of the record (GEDI, plots and maps describe its end)
+                    n_dates:int=8,  # HLS scenes per region over the record
+                    years:int=2,  # years of the optical record (up to and including `year`); losses inside it change the scenes
                     block:int=512,  # window size (pixels) of raster writing; bounds memory, not the result
                     overwrite:bool=False,  # replace a landscape built with other parameters
                    ) -> Path:
     "Build the virtual landscape: every sensor product of every region, then the manifest `landscape.json`."
     root = Path(out_dir)
-    lands = [Landscape(r, seed, year) for r in (regions or default_regions())]
-    want = dict(version=VERSION, seed=seed, year=year, regions=[region_entry(l, n_dates) for l in lands])
+    lands = [Landscape(r, seed, year, years) for r in (regions or default_regions())]
+    want = dict(version=VERSION, seed=seed, year=year, years=years, regions=[region_entry(l, n_dates) for l in lands])
     man, rec = root/'landscape.json', root/'.build.json'
     old = json.loads(man.read_text()) if man.exists() else json.loads(rec.read_text()) if rec.exists() else None
     if old is not None and old.get('complete') and _same(old, want):

@@ -18,13 +18,15 @@ from .truth import Landscape, hash_normal, hash_complex, seed_of, truth, green_f
 from scipy.special import ndtri
 
 # %% auto #0
-__all__ = ['log', 'VERSION', 'TDX_LOOKS', 'CROWN_RELIEF', 'raster_out', 'write_rasters', 'mgrs_tile', 'hls_dates', 'lonlat',
-           'cloud_params', 'hls_window', 'r2_fit', 'tdx_acquisitions', 'height_of_ambiguity', 'volume_coherence',
-           'coherence', 'dem_grid', 'lonlat_bounds', 'dem_name', 'dsm_window', 'als_grid', 'chm_window', 'write_era5']
+__all__ = ['log', 'VERSION', 'TDX_LOOKS', 'CROWN_RELIEF', 'raster_out', 'write_rasters', 'mgrs_tile', 'hls_dates', 'decimal_year',
+           'lonlat', 'cloud_params', 'hls_window', 'r2_fit', 'tdx_acquisitions', 'height_of_ambiguity',
+           'volume_coherence', 'coherence', 'dem_grid', 'lonlat_bounds', 'dem_name', 'dsm_window', 'als_grid',
+           'chm_window', 'write_era5']
 
 # %% ../../nbs/sim/21_sensors.ipynb #8f675baa
 log = logging.getLogger(__name__)
-VERSION = '1.2'  # layout version written to the manifest (1.1: ALS as a LAZ point cloud, soil horizon tables; 1.2: TanDEM-X height of ambiguity)
+VERSION = '1.3'  # layout version written to the manifest (1.1: ALS as a LAZ point cloud, soil horizon tables; 1.2: TanDEM-X height of ambiguity;
+                 # 1.3: a multi-year HLS record that sees the losses inside it, loss rate from Hansen et al. 2013)
 
 # %% ../../nbs/sim/21_sensors.ipynb #0f561802
 def raster_out(path, count=1, dtype='float32', nodata=None, names=None, tags=None, units=None, resampling='average'):
@@ -68,11 +70,18 @@ def mgrs_tile(lon:float, lat:float) -> str:
     row = 'ABCDEFGHJKLMNPQRSTUV'[(int(n//100000) + (5 if zone % 2 == 0 else 0)) % 20]
     return f"{zone:02d}{'CDEFGHJKLMNPQRSTUVWX'[int((lat + 80)//8)]}{col}{row}"
 
-def hls_dates(land:Landscape, n_dates:int=6) -> list:
-    "Acquisition dates of the HLS scenes: spread over the year, jittered by a few days."
+def hls_dates(land:Landscape, n_dates:int=8) -> list:
+    "Acquisition dates of the HLS scenes: spread evenly over the record (the `land.years` years up to `land.year`), jittered by a few days."
     rng = np.random.default_rng(seed_of(land.seed, land.spec.name, 'dates'))
-    doys = [int(np.clip(365*(i + .5)/n_dates + rng.integers(-6, 7), 1, 365)) for i in range(n_dates)]
-    return [dt.date(land.year, 1, 1) + dt.timedelta(days=d - 1) for d in sorted(set(doys))]
+    start = dt.date(land.year - land.years + 1, 1, 1)
+    span = (dt.date(land.year + 1, 1, 1) - start).days
+    days = [int(np.clip(span*(i + .5)/n_dates + rng.integers(-6, 7), 0, span - 1)) for i in range(n_dates)]
+    return [start + dt.timedelta(days=d) for d in sorted(set(days))]
+
+def decimal_year(d:dt.date) -> float:
+    "A date as a decimal year, at the middle of its day (the time axis of `truth(..., when=)`)."
+    n = (dt.date(d.year + 1, 1, 1) - dt.date(d.year, 1, 1)).days
+    return d.year + (d.timetuple().tm_yday - .5)/n
 
 def lonlat(land:Landscape):
     "The region centre (lon, lat)."

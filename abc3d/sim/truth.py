@@ -47,18 +47,18 @@ class Biome:
     cloud_freq: float = 0.5  # mean cloud fraction of an HLS scene
     profile_gamma: float = 0.6  # RH profile shape: lower is a more top-heavy canopy
     regrowth_tau: float = 10.  # e-folding time of canopy regrowth after loss (years)
-    disturb_per_km2: float = 0.08  # disturbance patches per km2
+    loss_rate: float = 0.005  # share of the forest area lost per year (stand-replacing disturbance)
 
 # %% ../../nbs/sim/20_truth.ipynb #9da8c28a
 BIOMES = {b.name: b for b in [
     Biome('tropical_moist', (-60.1, -3.5), 80, 25, 26.5, 1.0, 2300, 0.5, 3, 45, 2.0, 1.5, 0.25, 0.20, 0.24, 125, 1.6, 55,
-          (0.45, 0.2), {10: .86, 20: .03, 30: .04, 40: .02, 50: .005, 80: .03, 90: .015}, 0.1, 0.5, 0.55, 8, 0.1),
+          (0.45, 0.2), {10: .86, 20: .03, 30: .04, 40: .02, 50: .005, 80: .03, 90: .015}, 0.1, 0.5, 0.55, 8),
     Biome('temperate', (8.5, 50.5), 400, 150, 9.5, 8.5, 800, 0.2, 7, 38, 1.9, 1.45, 0.25, 0.46, 0.23, 75, 2.8, 65,
-          (0.45, 0.2), {10: .70, 20: .02, 30: .10, 40: .14, 50: .03, 80: .01}, 0.6, 0.45, 0.8, 15, 0.06),
+          (0.45, 0.2), {10: .70, 20: .02, 30: .10, 40: .14, 50: .03, 80: .01}, 0.6, 0.45, 0.8, 15),
     Biome('boreal', (26.0, 62.0), 120, 35, 3.0, 12.0, 600, 0.3, 7, 25, 2.2, 1.35, 0.2, 0.39, 0.24, 75, 4.0, 85,
-          (0.5, 0.25), {10: .70, 20: .05, 30: .04, 40: .03, 50: .01, 80: .09, 90: .08}, 0.35, 0.55, 1.0, 25, 0.05),
+          (0.5, 0.25), {10: .70, 20: .05, 30: .04, 40: .03, 50: .01, 80: .09, 90: .08}, 0.35, 0.55, 1.0, 25),
     Biome('dry', (25.0, -20.0), 1000, 40, 22.0, 5.0, 450, 0.8, 1, 14, 1.4, 1.35, 0.25, 0.56, 0.28, 20, 2.8, 25,
-          (0.4, 0.15), {10: .18, 20: .35, 30: .38, 40: .05, 50: .01, 60: .02, 80: .01}, 0.6, 0.15, 0.9, 12, 0.05),
+          (0.4, 0.15), {10: .18, 20: .35, 30: .38, 40: .05, 50: .01, 60: .02, 80: .01}, 0.6, 0.15, 0.9, 12),
 ]}
 WORLDCOVER = {10: 'tree cover', 20: 'shrubland', 30: 'grassland', 40: 'cropland', 50: 'built-up', 60: 'bare',
               80: 'water', 90: 'herbaceous wetland'}
@@ -148,31 +148,40 @@ TRUTH_UNITS = dict(elevation='m', canopy_height='m', agbd='Mg/ha', bgb='Mg/ha', 
                    **{rh: 'm' for rh in RH_LEVELS})
 _LC_FACTOR = {10: 1., 20: .85, 30: .95, 40: .7, 50: .5, 60: .3, 80: np.nan, 90: 2.}
 
+_PATCH_M2 = np.pi*180.**2*np.exp(2*.5**2)*(1 + .35**2)   # mean area of a disturbance patch (m2): lognormal radius, ragged edge
+
 class Landscape:
-    "The true landscape of one region: seeded fields and disturbance patches, evaluated at any map coordinates."
-    def __init__(self, spec:RegionSpec, seed:int=0, year:int=2021):
-        self.spec, self.seed, self.year, self.biome = spec, seed, year, BIOMES[spec.biome]
+    "The true landscape of one region: seeded fields and dated disturbance patches, evaluated at any map coordinates and time."
+    def __init__(self, spec:RegionSpec, seed:int=0, year:int=2021, years:int=2):
+        if years < 1: raise ValueError(f"years={years}: the record needs at least one year")
+        self.spec, self.seed, self.year, self.years, self.biome = spec, seed, year, years, BIOMES[spec.biome]
         self.grid = region_grid(spec)
         self.fields = {k: Fourier(seed_of(seed, spec.name, k), *p) for k, p in _FIELDS.items()}
         self.disturbances = self._disturbances()
+    @property
+    def record(self) -> tuple:
+        "The observed record in decimal years: from 1 January of its first year to the end of `year`."
+        return float(self.year - self.years + 1), float(self.year + 1)
     def _disturbances(self):
+        "Patches [x, y, radius, time of loss in decimal years], from 2001 to the end of the record at the biome's loss rate."
         l, b, r, t = self.grid.bounds
         rng = np.random.default_rng(seed_of(self.seed, self.spec.name, 'disturbance'))
-        n = rng.poisson(self.biome.disturb_per_km2*(r - l)*(t - b)/1e6)
+        span = self.record[1] - 2001
+        n = rng.poisson(self.biome.loss_rate*span*(r - l)*(t - b)/_PATCH_M2)
         return np.stack([rng.uniform(l, r, n), rng.uniform(b, t, n), np.clip(rng.lognormal(np.log(180), .5, n), 60, 900),
-                         rng.integers(2001, self.year, n)], 1) if n else np.zeros((0, 4))
+                         rng.uniform(2001, self.record[1], n)], 1) if n else np.zeros((0, 4))
     def f(self, name, x, y, grid):
         "Field `name` at grid vectors or points."
         return self.fields[name].grid(x, y) if grid else self.fields[name](x, y)
 
 # %% ../../nbs/sim/20_truth.ipynb #fdf72e11
-def _lossyear(land, X, Y, edge):
-    "Latest loss year of the disturbance discs covering each point (0: none)."
+def _loss_time(land, X, Y, edge, when):
+    "Time (decimal year) of the latest loss up to `when` among the disturbance discs covering each point (0: none)."
     out = np.zeros(X.shape)
-    if not len(land.disturbances): return out
+    if not len(land.disturbances) or not X.size: return out
     x0, x1, y0, y1 = X.min(), X.max(), Y.min(), Y.max()
     for cx, cy, r, yr in land.disturbances:
-        if cx + 2*r < x0 or cx - 2*r > x1 or cy + 2*r < y0 or cy - 2*r > y1: continue
+        if yr > when or cx + 2*r < x0 or cx - 2*r > x1 or cy + 2*r < y0 or cy - 2*r > y1: continue
         m = np.hypot(X - cx, Y - cy) < r*(1 + .35*edge)
         out[m] = np.maximum(out[m], yr)
     return out
@@ -222,9 +231,12 @@ def insolation(lat:float, month) -> np.ndarray:
     return 0.75*q/1e6
 
 # %% ../../nbs/sim/20_truth.ipynb #fa656503
-def truth(land:Landscape, x, y, grid:bool=False) -> dict:
-    "Every truth variable at map coordinates: grid vectors `x` (columns), `y` (rows) or point arrays."
+def truth(land:Landscape, x, y, grid:bool=False,
+          when:float|None=None,  # time (decimal year) of the state; None: the end of the record (maps and labels)
+         ) -> dict:
+    "Every truth variable at map coordinates (grid vectors `x` (columns), `y` (rows), or point arrays) at time `when`."
     b, F = land.biome, lambda k: land.f(k, x, y, grid)
+    when = land.record[1] if when is None else float(when)
     X, Y = np.meshgrid(x, y) if grid else (np.asarray(x, float), np.asarray(y, float))
     ez = F('elev')
     elev = np.maximum(b.elev_mean + b.elev_relief*ez, 1.)
@@ -240,11 +252,12 @@ def truth(land:Landscape, x, y, grid:bool=False) -> dict:
     h_other = {20: 1.5 + 1.2*np.exp(.4*hz), 30: 0.3 + 0.1*np.exp(.3*hz), 40: 0.6 + 0.1*hz, 90: 0.6 + 0.1*hz}
     h = np.where(lc0 == 10, h_tree, 0.)
     for c, v in h_other.items(): h = np.where(lc0 == c, v, h)
-    loss = np.where(lc0 == 10, _lossyear(land, X, Y, edge), 0)
-    since = land.year - loss
-    regrow = np.where(loss > 0, 1 - np.exp(-since/b.regrowth_tau), 1.)
-    h = np.where(loss > 0, np.maximum(h*regrow, 0.5), h)
-    lc = np.where((loss > 0) & (h < 5), np.where(since > 2, 20, 30), lc0).astype(np.uint8)
+    tl = np.where(lc0 == 10, _loss_time(land, X, Y, edge, when), 0.)
+    lost = tl > 0
+    since = np.where(lost, when - tl, np.inf)                       # years since the loss
+    h = np.where(lost, np.maximum(h*(1 - np.exp(-since/b.regrowth_tau)), 0.5), h)
+    lc = np.where(lost & (h < 5), np.where(since > 2, 20, 30), lc0).astype(np.uint8)
+    loss = np.where(lost, np.floor(tl), 0.)                         # calendar year of the loss
     # biomass: allometry times wood density, so height does not fully determine AGB
     wd = np.exp(b.wood_cv*wood - b.wood_cv**2/2)
     agb = np.where(lc == 10, b.allom_a*h**b.allom_b, 0.)
@@ -253,6 +266,7 @@ def truth(land:Landscape, x, y, grid:bool=False) -> dict:
     cover = np.where(np.isin(lc, [10, 20]), 1 - np.exp(-agb/40), 0.)
     herb_cover = np.where(np.isin(lc, [50, 60, 80]), 0.05, np.clip(0.75 + 0.12*herbz, 0.3, 0.95))
     herb_cover = np.where(lc == 60, 0.02, np.where(lc == 80, 0., herb_cover))
+    herb_cover = np.where(lost, herb_cover*np.clip(since, 0.1, 1), herb_cover)   # a fresh clearing is soil and slash; herbs return within a year
     # RH profile: a monotone shape; the ground-return share falls with cover
     g = np.clip(1 - 0.95*cover, 0.03, 0.97)[..., None]
     q = np.clip((np.arange(10, 101, 10)/100. - g)/(1 - g), 0, 1)**b.profile_gamma
@@ -286,10 +300,10 @@ def gpp(t:dict, land:Landscape):
     return out
 
 # %% ../../nbs/sim/20_truth.ipynb #b0e7c712
-def truth_window(land:Landscape, w:Window, grid:AnalysisGrid|None=None) -> dict:
-    "The truth at the pixel centres of window `w` of `grid` (default: the region's 30 m analysis grid)."
+def truth_window(land:Landscape, w:Window, grid:AnalysisGrid|None=None, when:float|None=None) -> dict:
+    "The truth at the pixel centres of window `w` of `grid` (default: the region's 30 m analysis grid) at time `when`."
     grid = grid or land.grid
-    return truth(land, grid.xs(w), grid.ys(w), grid=True)
+    return truth(land, grid.xs(w), grid.ys(w), grid=True, when=when)
 
 def truth_stack(t:dict) -> np.ndarray:
     "The truth bands of `TRUTH_BANDS` as one float32 array [band, rows, cols], NaN where undefined."

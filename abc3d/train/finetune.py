@@ -86,13 +86,14 @@ class SegmentationMetrics(nn.Module):
     def reset(self): self.cm.reset()
 
 # %% ../../nbs/train/41_finetune.ipynb #cff33de4
-def truth_target(task:str, truth:torch.Tensor, truth_bands:list[str], class_codes:list[int]|None=None) -> tuple[torch.Tensor, torch.Tensor]:
-    "The truth of `task` from a truth batch [B, K, H, W]: (value [B, C, H, W] or class index [B, 1, H, W], mask [B, 1, H, W])."
+def truth_target(task:str, truth:torch.Tensor, truth_bands:list[str], class_codes:list[int]|None=None,
+                 since:int=0) -> tuple[torch.Tensor, torch.Tensor]:
+    "The truth of `task` from a truth batch [B, K, H, W]: (value [B, C, H, W] or class index [B, 1, H, W], mask [B, 1, H, W]); `since`: first year of the record."
     spec = TASKS[task]
     v = truth[:, [truth_bands.index(b) for b in spec.truth]]
     ok = torch.isfinite(v).all(1, keepdim=True)
     if spec.is_classes:
-        idx, known = encode_classes(spec, torch.nan_to_num(v), class_codes)
+        idx, known = encode_classes(spec, torch.nan_to_num(v), class_codes, since)
         return idx, ok & known
     return v, ok
 
@@ -112,6 +113,7 @@ class FinetuneTask(L.LightningModule):
                  class_weights:dict|None=None,          # {task: [K] weights} for segmentation
                  class_codes:list[int]|None=None,       # land-cover codes of the class indices
                  truth_bands:list[str]|None=None,       # band names of the truth raster, if batches carry it
+                 loss_since:int=0,                      # first year of the optical record: losses from then on are the disturbance class
                  pretrained:str|None=None,              # encoder export to start from (`abc3d pretrain`)
                  lr:float=1e-3, weight_decay:float=0.05, warmup:int=10,
                  modality_dropout:float=0.2,            # probability that a training batch loses modalities
@@ -121,7 +123,8 @@ class FinetuneTask(L.LightningModule):
                  pixel_path:bool=True,                  # full-resolution skips (`PixelStem`) into the decoder
                  layer_decay:float=0.75,                # layer-wise lr decay of a pretrained encoder (block i of d: decay**(d+1-i))
                  encoder_lr:float=0.5,                  # peak lr of a pretrained encoder relative to neck, decoder and heads
-                 head_inputs:bool=True):                # the heads also see each pixel's own input summaries (with the pixel path)
+                 head_inputs:bool=True,                 # the heads also see each pixel's own input summaries (with the pixel path)
+                 trend:bool=True):                      # the pixel summaries include each band's slope per year (a change inside the record)
         super().__init__()
         if mode not in MODES: raise ValueError(f"unknown mode '{mode}'; the modes are {MODES}")
         if arch not in ARCHS: raise ValueError(f"unknown arch '{arch}'; the architectures are {ARCHS}")
@@ -132,7 +135,7 @@ class FinetuneTask(L.LightningModule):
         self.save_hyperparameters()
         self.tasks, self.mode, self.stats, self.arch = list(tasks), mode, stats or {}, arch
         if arch == 'unet':
-            self.unet = UNet(bands, pyramid_dim)
+            self.unet = UNet(bands, pyramid_dim, trend=trend)
             self.modalities, fdim = list(bands), pyramid_dim
         else:
             self.encoder = MultimodalEncoder(EncoderConfig(**encoder), bands)
@@ -141,7 +144,7 @@ class FinetuneTask(L.LightningModule):
             if mode != 'linear':
                 self.neck = FusionNeck(D, len(self.encoder.cfg.modalities))
                 widths = (32, 48, 64)[:max(1, k.bit_length() - 3)] if pixel_path else ()   # strides 1 .. k/4
-                if widths: self.stem = PixelStem(bands, widths)
+                if widths: self.stem = PixelStem(bands, widths, trend=trend)
                 self.decoder = PyramidDecoder(D, k, pyramid_dim, skips=widths)
             self.modalities, fdim = list(self.encoder.cfg.modalities), D if mode == 'linear' else pyramid_dim
             if hasattr(self, 'stem') and head_inputs: fdim += self.stem.c_in
@@ -251,7 +254,8 @@ def _evaluate(self:FinetuneTask, batch:dict, stage:str):
     for t in self.tasks:
         refs = [(t, batch['targets'][t])]
         if 'truth' in batch and f'{t}_truth' in self.metrics:
-            refs.append((f'{t}_truth', truth_target(t, batch['truth'], self.hparams.truth_bands, self.hparams.class_codes)))
+            refs.append((f'{t}_truth', truth_target(t, batch['truth'], self.hparams.truth_bands, self.hparams.class_codes,
+                                                            self.hparams.get('loss_since', 0))))
         for key, (value, mask) in refs:
             if TASKS[t].is_classes: self.metrics[key].update(pred[t]['class'], value, mask)
             else: self.metrics[key].update(pred[t]['mean'], pred[t]['std'], value, mask, self.interval_z(t))
@@ -334,6 +338,7 @@ def load_finetuned(path) -> FinetuneTask:
     hp = dict(cfg['finetune'])
     if not any(k.startswith('stem.') for k in sd): hp.setdefault('pixel_path', False)     # an export from before the pixel path
     hp.setdefault('head_inputs', False)                                                    # ... or before the heads saw the inputs
+    hp.setdefault('trend', False)                                                          # ... or before the summaries had a trend
     task = FinetuneTask(**hp)
     for k, v in task.state_dict().items():
         if k.startswith(('calib_', 'zq_')): sd.setdefault(k, v)        # ... or before calibration: Gaussian intervals of the raw std

@@ -17,7 +17,7 @@ from .checkpoint import AtomicCheckpointIO, export_weights, load_weights, file_s
 from ..data.loader import ChipDataModule
 from ..data.chips import open_store
 from ..models.encoder import EncoderConfig
-from ..tasks import TASKS, task_list, class_codes, class_channels
+from ..tasks import TASKS, task_list, class_codes, class_channels, loss_since
 from .pretrain import PretrainTask, scaled_lr
 from .finetune import FinetuneTask, label_stats, MODES, INPUT_KEYS, load_finetuned
 import abc3d.train.calibrate                      # adds `FinetuneTask.calibrate`
@@ -207,7 +207,7 @@ def run_finetune(cfg:FinetuneConfig) -> dict:
     truth_bands = meta['modalities']['truth']['bands'] if 'truth' in meta['modalities'] else None
     lr = scaled_lr(cfg.lr, cfg.batch_size, cfg.devices, cfg.nodes, ref=cfg.ref_batch)
     task = FinetuneTask(tasks, enc, bands, cfg.mode, stats=stats, channels=class_channels(codes) or None,
-                        class_weights=weights, class_codes=codes, truth_bands=truth_bands,
+                        class_weights=weights, class_codes=codes, truth_bands=truth_bands, loss_since=loss_since(meta),
                         pretrained=str(pre) if pre else None, lr=lr, weight_decay=cfg.weight_decay, warmup=cfg.warmup,
                         modality_dropout=cfg.modality_dropout, lora_rank=cfg.lora_rank, arch=cfg.arch,
                         layer_decay=cfg.layer_decay, encoder_lr=cfg.encoder_lr)
