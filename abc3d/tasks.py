@@ -27,6 +27,7 @@ class Task:
     truth: tuple = ()                           # truth raster bands it is scored against
     encoding: str|None = None                   # class tasks: 'classes' (code -> index) or 'loss' (loss year inside the record)
     definition: str = ''                        # what the target is, which every label source is converted to
+    zero_on: tuple = ()                         # land-cover codes on which the quantity is physically zero (open water)
 
     def __post_init__(self):
         if self.kind not in ('regression', 'segmentation'): raise ValueError(f"task '{self.name}': kind must be 'regression' or 'segmentation', not {self.kind!r}")
@@ -50,19 +51,19 @@ RH_LEVELS = tuple(f'rh{p}' for p in range(10, 101, 10))     # relative heights o
 SOC_LAYERS = ('0-30cm', '30-100cm', '100-200cm')           # soil depth layers of the SOC profile
 
 TASKS = {t.name: t for t in [
-    Task('agbd', 'regression', 1, 'Mg ha-1', 'above-ground biomass density',
+    Task('agbd', 'regression', 1, 'Mg ha-1', 'above-ground biomass density', zero_on=(80,),
          labels=(('field_plots', ('agb',)), ('tls_plots', ('tls_agb',)), ('gedi_l4a', ('agbd',))), truth=('agbd',),
          definition='dry above-ground biomass of the 30 m pixel per hectare; plots, TLS and GEDI L4A estimate it directly'),
-    Task('canopy_height', 'regression', 1, 'm', 'canopy height',
+    Task('canopy_height', 'regression', 1, 'm', 'canopy height', zero_on=(80,),
          labels=(('als_chm', ('chm',)), ('tls_plots', ('tls_h95',)), ('gedi_l2a', ('rh98',)), ('atl08', ('h_canopy',)), ('glas', ('h_canopy',))),
          truth=('canopy_height',),
          definition='top height of the stand in the 30 m pixel (m): the airborne CHM by its 90th percentile in the pixel '
                     'divided by the crown relief, TLS H95 divided by 0.96, GEDI RH98 as it is, ATL08 h_canopy by its '
                     'percentile and 100 m support (the sources\' `label_error` in the data catalog)'),
     Task('canopy_profile', 'regression', 10, 'm', 'canopy height profile (relative heights RH10..RH100)',
-         names=RH_LEVELS, monotone='levels', labels=(('gedi_l2a', RH_LEVELS),), truth=RH_LEVELS,
+         names=RH_LEVELS, monotone='levels', labels=(('gedi_l2a', RH_LEVELS),), truth=RH_LEVELS, zero_on=(80,),
          definition='heights below which 10..100 % of the lidar return energy of the pixel lies (GEDI RH)'),
-    Task('bgb', 'regression', 1, 'Mg ha-1', 'below-ground (root) biomass density', window=3,
+    Task('bgb', 'regression', 1, 'Mg ha-1', 'below-ground (root) biomass density', window=3, zero_on=(80,),
          labels=(('field_plots', ('bgb',)),), truth=('bgb',)),
     Task('soc_profile', 'regression', 3, 'Mg C ha-1', 'soil organic carbon stock by depth layer',
          names=SOC_LAYERS, monotone='layers', window=3,
@@ -73,7 +74,7 @@ TASKS = {t.name: t for t in [
          labels=(('land_cover', ('class',)),), truth=('land_cover',)),
     Task('disturbance', 'segmentation', 2, 'class', 'forest loss inside the observed record (disturbance)', names=('none', 'loss'), encoding='loss',
          labels=(('disturbance', ('lossyear',)),), truth=('disturbance_year',)),
-    Task('carbon_flux', 'regression', 1, 'g C m-2 d-1', 'gross primary production (flux-tower GPP)', window=7,
+    Task('carbon_flux', 'regression', 1, 'g C m-2 d-1', 'gross primary production (flux-tower GPP)', window=7, zero_on=(80,),
          labels=(('flux_towers', ('gpp',)),), truth=('gpp',)),
 ]}
 

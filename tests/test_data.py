@@ -14,7 +14,7 @@ def test_batch_layout(small_store):
     assert hls['pixels'].shape == (4, 4, 6, 64, 64) and hls['pixels'].dtype == torch.float32
     assert hls['mask'].shape == (4, 4, 1, 64, 64) and hls['mask'].dtype == torch.bool
     assert torch.allclose(hls['wavelengths'][0], torch.tensor([0.482, 0.561, 0.655, 0.865, 1.609, 2.201]))
-    assert hls['time'].shape == (4, 4, 2) and int(hls['time'][0, 0, 0]) == 2021
+    assert hls['time'].shape == (4, 4, 2) and int(hls['time'][0, 0, 0]) == 2020 and int(hls['time'][0, -1, 0]) == 2021   # two years
     assert torch.isnan(b['tandemx']['wavelengths']).all()
     assert b['era5_land']['values'].shape == (4, 12, 4)
     assert b['latlon'].shape == (4, 2)

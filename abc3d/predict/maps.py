@@ -22,10 +22,11 @@ from ..data.loader import model_input
 from ..models.layers import to_device
 from ..train.finetune import FinetuneTask, INTERVAL_LEVELS
 from ..train.ood import ood_score
+from ..tasks import TASKS
 from .windows import window_starts, blend_weights, Predictor, feed_plan, catalog_region
 
 # %% auto #0
-__all__ = ['STAC_EXTENSIONS', 'read_strip', 'strip_batches', 'predict_region', 'write_stac_item', 'predict']
+__all__ = ['STAC_EXTENSIONS', 'read_strip', 'strip_batches', 'zero_where_absent', 'predict_region', 'write_stac_item', 'predict']
 
 # %% ../../nbs/predict/51_maps.ipynb #2d2bc481
 def _zeros(products:dict, size:int, width:int) -> dict:
@@ -133,6 +134,22 @@ def strip_batches(strip:dict, climate:dict, grid:AnalysisGrid, plans:list[dict],
         lon, lat = grid.lonlat([r + size/2] * len(cb), [c + size/2 for c in cb])
         yield cb, [_strip_batch(pl, strip, climate, cb, size, np.stack([lat, lon], 1)) for pl in plans]
 
+# %% ../../nbs/predict/51_maps.ipynb #14f97239
+def zero_where_absent(outs:dict, codes:list[int]|None) -> dict:
+    "Mix each regression output with the zero the task table's `zero_on` classes imply, by their land-cover probability in `outs` (numpy [B, C, H, W])."
+    lc = outs.get('land_cover')
+    if lc is None or 'probs' not in lc or not codes: return outs
+    for t, o in list(outs.items()):
+        spec = TASKS.get(t)
+        if spec is None or spec.is_classes or not spec.zero_on: continue
+        idx = [list(codes).index(c) for c in spec.zero_on if c in codes]
+        if not idx: continue
+        p = np.clip(lc['probs'][:, idx].sum(1, keepdims=True), 0, 1)
+        mean = (1 - p) * o['mean']
+        var = (1 - p) * (o['std'] ** 2 + o['mean'] ** 2) - mean ** 2
+        outs[t] = {**o, 'mean': mean, 'std': np.sqrt(np.maximum(var, 0))}
+    return outs
+
 # %% ../../nbs/predict/51_maps.ipynb #63739ef1
 def predict_region(models:list[Predictor], cat:Catalog, region:dict, grid:AnalysisGrid, out,
                    overlap:int=16, batch_size:int=8, device='cpu', stop_after:int|None=None, params:dict|None=None) -> dict:
@@ -187,6 +204,7 @@ def predict_region(models:list[Predictor], cat:Catalog, region:dict, grid:Analys
                 if 'ood' in products:                          # the highest score of the models that know their inputs
                     s = np.stack([ood_score(m.ood, b).numpy() for m, (b, _) in zip(models, batches) if m.ood])
                     outs['ood'] = {'score': np.where(np.isfinite(s).any(0), np.nanmax(np.where(np.isfinite(s), s, -np.inf), 0), np.nan)}
+                outs = zero_where_absent(outs, models[owner['land_cover']].task.hparams.class_codes if 'land_cover' in owner else None)
                 _accumulate(acc, outs, products, cb, size, w, valid)
                 bar.update(len(cb))
             n = rows[i + 1] - r if i + 1 < len(rows) else size
