@@ -34,7 +34,8 @@ class StudyConfig:
     methods: list = field(default_factory=lambda: ['gbm', 'unet', 'scratch', 'full'])   # also: 'lora', 'frozen', 'linear'
     # measured on 2 cores, default landscape, all eight tasks: ~1.4 s per optimizer step of the foundation model and ~0.6 s of
     # the U-Net (batch 8), ~25 s to map and score; the gbm cell ~60 s. 4 methods x 3 fractions x 3 seeds at 45 steps and a
-    # 200-step pretraining: about 50 min.
+    # 200-step pretraining: about 50 min. With landscape 1.3 (8 HLS dates over two years instead of 6 over one) a step takes
+    # ~1.9 s and ~0.8 s: about 58 min by the same count, not yet timed as a whole.
     fractions: list = field(default_factory=lambda: [1.0, 0.1, 0.01])   # shares of the labelled training pixels
     seeds: list = field(default_factory=lambda: [0, 1, 2])
     tasks: str = 'all'
