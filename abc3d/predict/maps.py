@@ -166,7 +166,8 @@ def predict_region(models:list[Predictor], cat:Catalog, region:dict, grid:Analys
     rows, cols = window_starts(grid.height, size, size - overlap), window_starts(grid.width, size, size - overlap)
     key = dict(models=[m.sha256 for m in models], feed={s: v[0] for pl in plans for s, v in pl.items()}, size=size, overlap=overlap,
                batch_size=batch_size, grid=[grid.crs, list(grid.transform)[:6], grid.width, grid.height], params=params or {},
-               catalog=catalog_sha256(cat), inputs=inputs_digest(input_files(cat, names, name)))   # a changed input file or catalog: not reused
+               catalog=catalog_sha256(cat), inputs=inputs_digest(input_files(cat, names, name)),   # a changed input file or catalog: not reused
+               zero_on={t: list(TASKS[t].zero_on) for t in products if t in TASKS and TASKS[t].zero_on and 'land_cover' in owner})  # maps from before the water rule: not reused
     work, maps, item_path = out/'.work'/name, out/'maps'/name, out/'stac'/f'{name}.json'
     files = _files(products)
     if item_path.exists() and json.loads(item_path.read_text())['properties'].get('abc3d:plan') == digest(key):
