@@ -12,7 +12,7 @@ from ..core import DataError, atomic_path, progress, write_json, inputs_digest
 from ..tasks import TASKS, task_list, class_codes
 from ..data.loader import ChipDataset
 from ..data.catalog import RASTER_KINDS
-from ..train.finetune import INPUT_KEYS
+from ..train.finetune import INPUT_KEYS, class_weights
 from ..predict.windows import Predictor
 from ..models.unet import time_trend, decimal_years
 
@@ -116,8 +116,7 @@ class GBMBaseline:
                 else:
                     yi = np.searchsorted(present, y)
                     kw = dict(num_class=len(present)) if len(present) > 2 else {}
-                    freq = np.bincount(yi).astype(float)                 # the fine-tune's class weights: sqrt of inverse frequency
-                    w = np.sqrt(freq.sum()/freq); w = w/w.mean()
+                    w = class_weights(np.bincount(yi))                   # the fine-tune's class weights
                     boosters[t] = {'model': _boost(x, yi, 'multiclass' if len(present) > 2 else 'binary', seed, n_estimators, w[yi], **kw),
                                    'present': present.tolist(), 'classes': K}
             else:

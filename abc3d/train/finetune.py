@@ -20,7 +20,7 @@ from .checkpoint import load_weights
 
 # %% auto #0
 __all__ = ['ONE_SIGMA', 'INTERVAL_LEVELS', 'MODES', 'ARCHS', 'LORA_TARGETS', 'INPUT_KEYS', 'gaussian_z', 'RegressionMetrics',
-           'SegmentationMetrics', 'truth_target', 'FinetuneTask', 'label_stats', 'load_finetuned']
+           'SegmentationMetrics', 'truth_target', 'FinetuneTask', 'class_weights', 'label_stats', 'load_finetuned']
 
 # %% ../../nbs/train/41_finetune.ipynb #2ac3fe5f
 ONE_SIGMA = 0.6826894921370859                     # the Gaussian ±1σ level: a calibrated std's ±1 std interval covers this share
@@ -310,6 +310,12 @@ def configure_optimizers(self:FinetuneTask):
     return {'optimizer': opt, 'lr_scheduler': {'scheduler': sched, 'interval': 'step'}}
 
 # %% ../../nbs/train/41_finetune.ipynb #201b9731
+def class_weights(counts) -> np.ndarray:
+    "Per-class loss weights from label counts: the square root of the inverse frequency, mean 1 over the classes present, 0 for an absent class."
+    freq = np.asarray(counts, dtype=float)
+    w = np.where(freq > 0, np.sqrt(freq.sum() / np.maximum(freq, 1)), 0.)
+    return w / w[freq > 0].mean()
+
 def label_stats(dataset, tasks:list[str], batch:int=16) -> tuple[dict, dict]:
     "({task: {'mean', 'std'}}, {task: class weights}) from the labels of a `ChipDataset` (its training split)."
     vals, masks = {t: [] for t in tasks}, {t: [] for t in tasks}
@@ -323,9 +329,7 @@ def label_stats(dataset, tasks:list[str], batch:int=16) -> tuple[dict, dict]:
         if TASKS[t].is_classes:
             classes = dataset.meta['modalities'].get(TASKS[t].labels[0][0], {}).get('classes') or {}   # every class of the store, seen in training or not
             K = max(TASKS[t].channels or len(classes), int(v[m].max()) + 1 if m.any() else 2)
-            freq = torch.bincount(v[m], minlength=K).double()
-            w = torch.where(freq > 0, (freq.sum() / freq.clamp(min=1)).sqrt(), 0.)
-            weights[t] = (w / w[freq > 0].mean()).tolist()
+            weights[t] = class_weights(torch.bincount(v[m], minlength=K).numpy()).tolist()
         else: stats[t] = target_stats(TASKS[t], v, m)
     return stats, weights
 
