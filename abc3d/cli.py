@@ -70,7 +70,7 @@ def _setting(f):
 OPTION_GROUPS = {   # the training commands' options, grouped in --help
     'data and run': ('store', 'out', 'modalities', 'resume', 'seed'),
     'model': ('preset', 'task', 'mode', 'pretrained', 'arch', 'lora_rank', 'mask_ratio', 'drop_time_loc', 'dec_dim', 'modality_dropout', 'label_fraction'),
-    'optimisation': ('epochs', 'max_steps', 'batch_size', 'lr', 'ref_batch', 'weight_decay', 'warmup', 'grad_clip', 'layer_decay', 'encoder_lr'),
+    'optimisation': ('epochs', 'max_steps', 'batch_size', 'lr', 'ref_batch', 'weight_decay', 'warmup', 'grad_clip', 'layer_decay', 'encoder_lr', 'nll_beta'),
     'hardware': ('accelerator', 'devices', 'nodes', 'precision', 'num_workers', 'ckpt_every')}
 
 def _config_args(p:argparse.ArgumentParser, cls):
@@ -142,6 +142,17 @@ def _twin(a):
     res = _landscape(a.out, regions=regions, seed=a.seed, year=a.year, years=a.years, n_dates=a.dates, block=a.block, overwrite=a.overwrite)
     _report('landscape', res, time.perf_counter() - t)
 
+def _corpus(a):
+    from abc3d.sim.landscape import corpus_regions
+    from abc3d.data.chips import build_chips
+    regions = corpus_regions(a.biomes.split(',') if a.biomes else None, a.per_biome, a.size_px)
+    t, out = time.perf_counter(), Path(a.out)
+    land = _landscape(out/'landscape', regions=regions, seed=a.seed, year=a.year, years=a.years, n_dates=a.dates, overwrite=a.overwrite)
+    res = build_chips(out/'landscape', out/'chips.zarr', overwrite=a.overwrite)
+    print(f"corpus: {len(regions)} regions ({', '.join(sorted({r.biome for r in regions}))}), seed {a.seed}, {sum(res['split'].values())} chips "
+          f"({res['split']['train']} for pretraining) in {out/'chips.zarr'} ({time.perf_counter() - t:.0f} s; landscape reused: {land['reused']})")
+    print(f"pretrain on it: abc3d pretrain --store {out/'chips.zarr'}   (or abc3d study --pretrain-store {out/'chips.zarr'})")
+
 def _chips(a):
     from abc3d.data.chips import build_chips, verify_store
     t = time.perf_counter()
@@ -193,7 +204,7 @@ def _soil(a):
     print(f"{len(pf)} profiles -> {a.out}; layers present: " + ', '.join(f"{c[5:].replace('_', '-')} cm {int(pf[c].notna().sum())}" for c in layers))
 
 def _data_commands(sub, D):
-    "The data commands: tasks, twin, chips, catalog, lidar, soil."
+    "The data commands: tasks, twin, corpus, chips, catalog, lidar, soil."
     ts = sub.add_parser('tasks', help='the task table: kind, units, label sources of every task', formatter_class=D,
                         description='List the tasks (abc3d.tasks): name, kind, units, label sources in priority order and what each predicts.')
     ts.add_argument('--names', action='store_true', help='only the names, comma-separated (what scripts read)')
@@ -212,6 +223,21 @@ def _data_commands(sub, D):
     t.add_argument('--block', type=_number(int, 16), default=512, help='pixels per processing block (bounds the memory for large regions)')
     t.add_argument('--overwrite', action='store_true', help='replace an existing landscape built with other parameters')
     t.set_defaults(fn=_twin)
+
+    cp = sub.add_parser('corpus', help='an unlabelled pretraining corpus: regions of every biome away from the task landscape, and its chip store', formatter_class=D,
+                        description='A foundation model pays when it is pretrained on far more of the world than the labelled chips of a task. This builds a landscape '
+                                    'of several regions per biome (1.5 degrees of longitude apart, away from the default landscape, at another seed) and its chip store '
+                                    '(OUT/landscape, OUT/chips.zarr), for abc3d pretrain --store and abc3d study --pretrain-store. Re-running reuses what is finished.')
+    cp.add_argument('--out', default=str(data_dir()/'corpus'), help='corpus folder')
+    cp.add_argument('--seed', type=_index, default=1, help='random seed of the truth and the sensors (another than the task landscape\'s)')
+    cp.add_argument('--biomes', default=None, help='comma-separated biomes (default: every biome)')
+    cp.add_argument('--per-biome', type=_count, default=2, help='regions per biome')
+    cp.add_argument('--size-px', type=_number(int, 64), default=512, help='region edge in pixels')
+    cp.add_argument('--year', type=int, default=2021, help='last year of the record')
+    cp.add_argument('--years', type=_count, default=2, help='years of the HLS record')
+    cp.add_argument('--dates', type=_count, default=8, help='HLS dates over the record')
+    cp.add_argument('--overwrite', action='store_true', help='replace a corpus built with other parameters')
+    cp.set_defaults(fn=_corpus)
 
     c = sub.add_parser('chips', help='co-register a landscape onto its analysis grid and write the zarr chip store', formatter_class=D,
                        description='Tile each region\'s analysis grid into chips, split train/val/test by spatial blocks, and write a sharded zarr v3 chip store (one array per modality, chunked per band) with normalisation statistics. Re-running reuses a finished store and resumes an interrupted one.')
@@ -477,7 +503,7 @@ def _study(a):
     if a.quick and a.device.startswith('cuda'): raise SystemExit("abc3d study: give --quick or --device cuda, not both")
     profile = 'quick' if a.quick else 'cuda' if a.device.startswith('cuda') else 'default'
     res = run_study(a.out, a.landscape, a.store, profile, methods=a.methods.split(',') if a.methods else None, fractions=a.fractions or None,
-                    seeds=a.seeds or None, steps=a.steps, pretrain_steps=a.pretrain_steps, tasks=a.tasks)
+                    seeds=a.seeds or None, steps=a.steps, pretrain_steps=a.pretrain_steps, pretrain_store=a.pretrain_store, tasks=a.tasks)
     print(format_study(res['table'], res['summary'], res['sources']))
     print(f"study ({profile}, {res['cells']} cells) written to {res['out']} in {res['seconds']:.0f} s ({res['seconds'] / 60:.1f} min)")
 
@@ -510,6 +536,7 @@ def _study_commands(sub, D):
     st.add_argument('--seeds', type=_list_of(_index), default=None, help='seeds, comma-separated (default 0,1,2)')
     st.add_argument('--steps', type=_count, default=None, help='optimizer steps of every deep method')
     st.add_argument('--pretrain-steps', type=_count, default=None, help='optimizer steps of the shared MAE pretraining')
+    st.add_argument('--pretrain-store', default=None, help='chip store the pretraining reads (default: the task\'s store): unlabelled chips of other regions, biomes, seeds')
     st.add_argument('--tasks', default=None, help="tasks, comma-separated (default: the profile's)")
     st.set_defaults(fn=_study)
 

@@ -64,3 +64,26 @@ def test_baseline_gbm_and_bad_fraction(small):
     assert ev.returncode == 0 and 'agbd' in ev.stdout
     bad = run('study', '--quick', '--fractions', '0,1', '--out', d/'bad', '--landscape', d/'land', '--store', d/'chips.zarr')
     assert bad.returncode == 2 and '--fractions: must be in (0, 1]' in bad.stderr
+
+
+def test_pretraining_on_a_corpus(small):
+    "`abc3d corpus` builds unlabelled chips of other places; the study pretrains on them, and again on the task's store when told to."
+    d = small
+    out = run('corpus', '--out', d/'corpus', '--biomes', 'dry,boreal', '--per-biome', '1', '--size-px', '192', '--dates', '2')
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert 'corpus: 2 regions (boreal, dry), seed 1, 18 chips' in out.stdout and 'abc3d pretrain --store' in out.stdout
+    from abc3d.data.chips import open_store
+    corpus = open_store(d/'corpus'/'chips.zarr')[1]
+    assert [r['name'] for r in corpus['regions']] == ['dry_c0', 'boreal_c0']
+    args = ['study', '--quick', '--methods', 'full', '--fractions', '1', '--out', d/'sc', '--landscape', d/'land', '--store', d/'chips.zarr']
+    out = run(*args, '--pretrain-store', d/'corpus'/'chips.zarr')
+    assert out.returncode == 0, out.stderr[-3000:]
+    enc = json.loads((d/'sc'/'pretrain'/'encoder.json').read_text())['config']
+    assert enc['store'] == str(d/'corpus'/'chips.zarr') and enc['norm']['hls']['mean'] == corpus['modalities']['hls']['mean']
+    model = json.loads((d/'sc'/'cells'/'full_f1_s0'/'run'/'model.json').read_text())['config']
+    assert model['inputs']['hls']['mean'] == corpus['modalities']['hls']['mean']      # fine-tuned and mapped with the corpus's statistics
+    key = json.loads((d/'sc'/'cells'/'full_f1_s0'/'cell.json').read_text())['key']
+    out = run(*args)                                  # the same folder, pretrained on the task's store: pretraining and the cell are redone
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert json.loads((d/'sc'/'pretrain'/'encoder.json').read_text())['config']['store'] == str(d/'chips.zarr')
+    assert json.loads((d/'sc'/'cells'/'full_f1_s0'/'cell.json').read_text())['key']['encoder'] != key['encoder']

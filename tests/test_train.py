@@ -156,3 +156,18 @@ def test_resume_after_cuts_mid_epoch_and_on_epoch_boundary_is_bit_identical(smal
     assert not differ, f'{len(differ)} of {len(a)} tensors differ, e.g. {differ[:4]}'
     assert json.loads(Path(whole['model']).with_suffix('.json').read_text())['sha256'] == \
            json.loads(Path(res['model']).with_suffix('.json').read_text())['sha256']
+
+
+def test_finetune_standardises_inputs_as_its_encoder_was_pretrained(small_store, default_store, tmp_path):
+    "An encoder pretrained on one store (a corpus) and fine-tuned on another: the model standardises with the corpus's statistics."
+    from abc3d.data.chips import open_store
+    pre, ft = tmp_path/'pre', tmp_path/'ft'
+    run('pretrain', '--store', small_store, '--out', pre, '--max-steps', 2)
+    norm = json.loads((pre/'encoder.json').read_text())['config']['norm']
+    corpus, task = (open_store(s)[1]['modalities'] for s in (small_store, default_store))
+    assert norm['hls']['mean'] == corpus['hls']['mean'] and corpus['hls']['mean'] != task['hls']['mean']
+    run('finetune', '--store', default_store, '--out', ft, '--pretrained', pre/'encoder', '--task', 'agbd', '--max-steps', 2)
+    inputs = json.loads((ft/'model.json').read_text())['config']['inputs']
+    assert set(norm) == set(inputs) == {'hls', 'tandemx', 'glo30', 'era5_land'}
+    for m in norm:
+        assert inputs[m]['mean'] == norm[m]['mean'] and inputs[m]['std'] == norm[m]['std']    # what prediction standardises with

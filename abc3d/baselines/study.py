@@ -11,6 +11,7 @@ import numpy as np, pandas as pd
 import matplotlib
 import matplotlib.pyplot as plt
 from ..core import atomic_path, write_json, data_dir, read_json
+from ..train.checkpoint import file_sha256
 from ..tasks import TASKS, task_list, is_loss, loss_since
 from ..data.chips import open_store, SPLITS
 from ..data.grid import AnalysisGrid, coregister, write_cog
@@ -45,6 +46,7 @@ class StudyConfig:
     lr: dict = field(default_factory=lambda: {'unet': 1.6e-2})
     batch_size: int = 8
     pretrain_steps: int = 200         # the one pretraining run the pretrained methods share
+    pretrain_store: str = ''          # the chip store it reads ('': the task's store); unlabelled chips of other regions, biomes, seeds
     preset: str = 'tiny'
     n_estimators: int = 100           # boosting rounds of the gbm baseline
     references: bool = True           # also score the oracle and the constant predictor
@@ -108,8 +110,14 @@ def reference_maps(kind:str, landscape, store, out, tasks:list[str]) -> Path:
 
 # %% ../../nbs/baselines/56_study.ipynb #a4f0154e
 def _pretrain(cfg:StudyConfig, store, out:Path) -> Path:
+    "The study's shared pretraining (resumed; started again when it was made with other settings)."
     from abc3d.train.config import load_config, PretrainConfig
     from abc3d.train.fit import run_pretrain
+    import yaml
+    store, d = Path(cfg.pretrain_store or store), out/'pretrain'
+    want = dict(store=str(store), max_steps=cfg.pretrain_steps, preset=cfg.preset, batch_size=cfg.batch_size)
+    have = yaml.safe_load((d/'config.yaml').read_text()) if (d/'config.yaml').exists() else None
+    if have is not None and any(str(have.get(k)) != str(v) for k, v in want.items()): shutil.rmtree(d)
     pc = load_config(PretrainConfig, store=str(store), out=str(out/'pretrain'), preset=cfg.preset, epochs=10**6, max_steps=cfg.pretrain_steps,
                      batch_size=cfg.batch_size, accelerator='gpu' if cfg.device.startswith('cuda') else 'cpu', seed=0,
                      resume=(out/'pretrain'/'checkpoints'/'last.ckpt').exists())
@@ -119,7 +127,7 @@ def run_cell(method:str, fraction:float, seed:int, cfg:StudyConfig, landscape, s
     "Train one method at one label fraction and seed, map the landscape, score it; reuse a finished cell of the same settings."
     out = Path(out)
     key = dict(method=method, fraction=fraction, seed=seed, steps=cfg.steps, batch_size=cfg.batch_size, preset=cfg.preset, lr=cfg.lr.get(method),
-               n_estimators=cfg.n_estimators, tasks=cfg.tasks, store=str(store), encoder=str(encoder) if encoder else None)
+               n_estimators=cfg.n_estimators, tasks=cfg.tasks, store=str(store), encoder=file_sha256(encoder) if encoder else None)
     done = out/'cell.json'
     if done.exists() and json.loads(done.read_text()).get('key') == json.loads(json.dumps(key)):
         return json.loads(done.read_text()) | {'reused': True}

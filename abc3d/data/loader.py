@@ -15,7 +15,8 @@ from ..tasks import TASKS, encode_classes, loss_since
 from .chips import open_store, SPLITS, CHUNK_CHIPS, label_model, convert_labels
 
 # %% auto #0
-__all__ = ['ChipDataset', 'model_input', 'label_draw', 'label_audit', 'ChunkBatchSampler', 'ResumableLoader', 'ChipDataModule']
+__all__ = ['ChipDataset', 'model_input', 'label_draw', 'input_norm', 'adopt_norm', 'label_audit', 'ChunkBatchSampler',
+           'ResumableLoader', 'ChipDataModule']
 
 # %% ../../nbs/data/15_loader.ipynb #4d09ccf2
 def _dihedral(x:np.ndarray, k:int) -> np.ndarray:
@@ -196,6 +197,28 @@ def _squeeze(x):
     if isinstance(x, dict): return {k: _squeeze(v) for k, v in x.items()}
     if isinstance(x, tuple): return tuple(_squeeze(v) for v in x)
     return x[0]
+
+# %% ../../nbs/data/15_loader.ipynb #fdd5f8ad
+def input_norm(ds:ChipDataset) -> dict:
+    "{modality: {'bands', 'mean', 'std'}} with which `ds` standardises its inputs."
+    mods = ds.meta['modalities']
+    return {n: {k: list(mods[n][k]) for k in ('bands', 'mean', 'std')} for n in ds.inputs}
+
+def adopt_norm(ds:ChipDataset, norm:dict) -> list[str]:
+    "Standardise `ds`'s inputs with `norm` (e.g. a pretrained encoder's `input_norm`) for every band both know; the 'modality.band's adopted."
+    done = []
+    for n in ds.inputs:
+        m, src = ds.meta['modalities'][n], norm.get(n)
+        if not src: continue
+        mean, std = list(m['mean']), list(m['std'])
+        for j, b in enumerate(m['bands']):
+            if b in src['bands']:
+                i = src['bands'].index(b)
+                if not src['std'][i] > 0: raise ValueError(f"statistics of '{n}' band '{b}': std must be > 0, not {src['std'][i]}")
+                mean[j], std[j] = float(src['mean'][i]), float(src['std'][i])
+                done.append(f'{n}.{b}')
+        m['mean'], m['std'] = mean, std
+    return done
 
 # %% ../../nbs/data/15_loader.ipynb #auditfn
 def _relation(model:np.ndarray, bands) -> str:

@@ -75,13 +75,15 @@ def make_head(spec:Task, in_dim:int, linear:bool=False, channels:int|None=None, 
 def gaussian_nll(mean:torch.Tensor, var:torch.Tensor,  # [B, C, H, W] predicted (normalised units)
                  target:torch.Tensor,                  # [B, C, H, W] normalised target (anything where unlabelled)
                  mask:torch.Tensor,                    # [B, 1, H, W] bool, True where labelled
-                 noise:torch.Tensor|None=None          # [B, C, H, W] variance of the label's own error (normalised units), or None
+                 noise:torch.Tensor|None=None,         # [B, C, H, W] variance of the label's own error (normalised units), or None
+                 beta:float=0.                         # β-NLL: each pixel's NLL weighted by its variance**β, held constant (0: the plain NLL)
                 ) -> torch.Tensor:
     "Mean Gaussian NLL over the labelled pixels and channels (0, with a graph, where there are none); a label with known noise counts with variance var + noise."
     m = mask.expand_as(mean)
     t = torch.where(m, target, torch.zeros((), dtype=mean.dtype, device=mean.device))
     if noise is not None: var = var + torch.where(m, torch.nan_to_num(noise).clamp(min=0), 0.)
     nll = 0.5 * (var.log() + (t - mean) ** 2 / var)
+    if beta: nll = nll * var.detach() ** beta
     return torch.where(m, nll, 0.).sum() / m.sum().clamp(min=1)
 
 def masked_cross_entropy(logits:torch.Tensor,          # [B, K, H, W]

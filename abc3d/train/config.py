@@ -33,7 +33,7 @@ RULES = dict(
     ckpt_every=_at_least(1), seed=_at_least(0), mask_ratio=_within(0, 1, True, True), drop_time_loc=_within(0, 1), dec_dim=_at_least(1),
     task=(_tasks, "'all' or task names of the task table, comma-separated (abc3d tasks)"), mode=_one_of('linear', 'frozen', 'full', 'lora'),
     layer_decay=_within(0, 1, lo_open=True), encoder_lr=_within(0, 10, lo_open=True), modality_dropout=_within(0, 1, hi_open=True),
-    lora_rank=_at_least(1), arch=_one_of('vit', 'unet'), label_fraction=_within(0, 1, lo_open=True))
+    lora_rank=_at_least(1), nll_beta=_within(0, 1), arch=_one_of('vit', 'unet'), label_fraction=_within(0, 1, lo_open=True))
 
 def check_setting(name:str, value, default):
     "`value` of setting `name` as the type of its `default`, or a ValueError that says what the setting takes."
@@ -94,6 +94,7 @@ class FinetuneConfig(RunConfig):
     encoder_lr: float = 0.5          # peak lr of a pretrained encoder relative to the new neck, decoder and heads
     modality_dropout: float = 0.2
     lora_rank: int = 8
+    nll_beta: float = 0.0            # β-NLL of the regression heads: 0 the plain Gaussian NLL, 1 the mean learns as under squared error
     arch: str = 'vit'                # 'vit': the (pretrained) encoder; 'unet': a small supervised U-Net from scratch (a baseline)
     label_fraction: float = 1.0      # share of the labelled training pixels kept (nested subsets per seed; val/test keep all)
 

@@ -124,7 +124,8 @@ class FinetuneTask(L.LightningModule):
                  layer_decay:float=0.75,                # layer-wise lr decay of a pretrained encoder (block i of d: decay**(d+1-i))
                  encoder_lr:float=0.5,                  # peak lr of a pretrained encoder relative to neck, decoder and heads
                  head_inputs:bool=True,                 # the heads also see each pixel's own input summaries (with the pixel path)
-                 trend:bool=True):                      # the pixel summaries include each band's slope per year (a change inside the record)
+                 trend:bool=True,                       # the pixel summaries include each band's slope per year (a change inside the record)
+                 nll_beta:float=0.):                    # β of the regression losses' β-NLL (0: the plain Gaussian NLL; see `gaussian_nll`)
         super().__init__()
         if mode not in MODES: raise ValueError(f"unknown mode '{mode}'; the modes are {MODES}")
         if arch not in ARCHS: raise ValueError(f"unknown arch '{arch}'; the architectures are {ARCHS}")
@@ -231,7 +232,8 @@ def task_losses(self:FinetuneTask, out:dict, batch:dict) -> dict[str, torch.Tens
         else:
             st = self.stats.get(t, {'mean': 0., 'std': 1.})
             noise = batch.get('label_var', {}).get(t)                  # the label's own error variance (target units), if known
-            losses[t] = gaussian_nll(*o, scale(value, st), mask, None if noise is None else noise / st['std'] ** 2)
+            losses[t] = gaussian_nll(*o, scale(value, st), mask, None if noise is None else noise / st['std'] ** 2,
+                                     self.hparams.get('nll_beta', 0.))
     return losses
 
 @patch

@@ -14,7 +14,7 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.plugins.environments import SLURMEnvironment
 from ..core import DataError, data_dir, write_json, atomic_path
 from .checkpoint import AtomicCheckpointIO, export_weights, load_weights, file_sha256
-from ..data.loader import ChipDataModule
+from ..data.loader import ChipDataModule, input_norm, adopt_norm
 from ..data.chips import open_store
 from ..models.encoder import EncoderConfig
 from ..tasks import TASKS, task_list, class_codes, class_channels, loss_since
@@ -153,7 +153,7 @@ def _finish(out:Path, trainer:L.Trainer, t0:float, **extra) -> dict:
 
 # %% ../../nbs/train/45_fit.ipynb #058d3dca
 def run_pretrain(cfg:PretrainConfig) -> dict:
-    "Pretrain an encoder as a multimodal MAE on a chip store; export it; return the run's result."
+    "Pretrain an encoder as a multimodal MAE on a chip store; export it with the input statistics it learnt on; return the run's result."
     t0 = time.perf_counter()
     store, out, last = _prepare(cfg, 'pretrain')
     if last and (out/'result.json').exists(): return json.loads((out/'result.json').read_text()) | {'reused': True}
@@ -170,7 +170,8 @@ def run_pretrain(cfg:PretrainConfig) -> dict:
     ranks = rank_agreement(trainer, task, out)
     if trainer.is_global_zero:
         export_weights(task.encoder, out/'encoder', {'encoder': asdict(enc) | {'drop_time_loc': 0.}, 'bands': bands,
-                                                     'store': str(store), 'steps': int(trainer.global_step)})
+                                                     'store': str(store), 'steps': int(trainer.global_step),
+                                                     'norm': input_norm(dm.ds['train'])})   # fine-tuning standardises as pretraining did
     val = {k: float(v) for k, v in trainer.validate(task, dm, verbose=False)[0].items()}   # the final weights on the val split
     return _finish(out, trainer, t0, encoder=str(out/'encoder.safetensors'), val=val, ranks=ranks)
 
@@ -202,6 +203,7 @@ def run_finetune(cfg:FinetuneConfig) -> dict:
         enc = pcfg['encoder']
         missing = [m for m, b in bands.items() if m not in pcfg['bands']]
         if missing: raise DataError(pre, f"was pretrained without the modalities {missing} that this run feeds it")
+        for ds in dm.ds.values(): adopt_norm(ds, pcfg.get('norm') or {})        # the encoder's input statistics (none: an export from before)
     stats, weights = label_stats(train, tasks)
     codes = class_codes(meta['modalities'])                                      # the store's land-cover classes
     truth_bands = meta['modalities']['truth']['bands'] if 'truth' in meta['modalities'] else None
@@ -210,7 +212,7 @@ def run_finetune(cfg:FinetuneConfig) -> dict:
                         class_weights=weights, class_codes=codes, truth_bands=truth_bands, loss_since=loss_since(meta),
                         pretrained=str(pre) if pre else None, lr=lr, weight_decay=cfg.weight_decay, warmup=cfg.warmup,
                         modality_dropout=cfg.modality_dropout, lora_rank=cfg.lora_rank, arch=cfg.arch,
-                        layer_decay=cfg.layer_decay, encoder_lr=cfg.encoder_lr)
+                        layer_decay=cfg.layer_decay, encoder_lr=cfg.encoder_lr, nll_beta=cfg.nll_beta)
     trainer = make_trainer(cfg, out)
     trainer.fit(task, dm, ckpt_path=last, weights_only=True)
     check_requeue(trainer)
