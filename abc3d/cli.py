@@ -633,6 +633,11 @@ def main(argv=None):
             if debug: raise
             print(f"abc3d {a.cmd}: interrupted", file=sys.stderr)
             sys.exit(130)
+        except SystemExit as e:                         # Lightning turns SIGTERM (scancel, a time limit) into a SystemExit with status 0
+            if debug or type(e).__name__ != 'SIGTERMException': raise
+            print(f"abc3d {a.cmd}: stopped by SIGTERM before it finished (nothing unfinished is marked done; "
+                  "continue a training run with --resume)", file=sys.stderr)
+            sys.exit(143)
         except Exception as e:
             if debug: raise
             print(f"abc3d {a.cmd}: error: {error_line(e)}", file=sys.stderr)

@@ -171,3 +171,18 @@ def test_finetune_standardises_inputs_as_its_encoder_was_pretrained(small_store,
     assert set(norm) == set(inputs) == {'hls', 'tandemx', 'glo30', 'era5_land'}
     for m in norm:
         assert inputs[m]['mean'] == norm[m]['mean'] and inputs[m]['std'] == norm[m]['std']    # what prediction standardises with
+
+
+def test_sigterm_mid_run_exits_non_zero_and_resumes(default_store, tmp_path):
+    "scancel or a time limit sends SIGTERM: the run says so and exits 143 (not 0), and --resume finishes it."
+    args = ['finetune', '--store', default_store, '--task', 'canopy_height', '--pretrained', 'none', '--max-steps', 8, '--ckpt-every', 2,
+            '--out', tmp_path/'ft']
+    proc = subprocess.Popen([ABC3D, *map(str, args)], env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    ckpt, t0 = tmp_path/'ft'/'checkpoints'/'last.ckpt', time.time()
+    while _ckpt_step(ckpt) < 2 and time.time() - t0 < 600: time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 143 and 'stopped by SIGTERM' in err, (proc.returncode, err[-2000:])
+    assert not (tmp_path/'ft'/'result.json').exists() and not (tmp_path/'ft'/'model.safetensors').exists()
+    run(*args, '--resume')
+    assert json.loads((tmp_path/'ft'/'result.json').read_text())['steps'] == 8

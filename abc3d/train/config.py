@@ -94,7 +94,10 @@ class FinetuneConfig(RunConfig):
     encoder_lr: float = 0.5          # peak lr of a pretrained encoder relative to the new neck, decoder and heads
     modality_dropout: float = 0.2
     lora_rank: int = 8
-    nll_beta: float = 0.0            # β-NLL of the regression heads: 0 the plain Gaussian NLL, 1 the mean learns as under squared error
+    # β-NLL of the regression heads (Seitzer et al. 2022; 0: the plain Gaussian NLL, 1: the mean learns as under squared error). The plain
+    # NLL gives the mean little pull where the variance is large, and high biomass stayed low: at 360 steps, seed 0, β 0.5 against 0 took
+    # held-out AGBD R² 0.693 -> 0.733 (bias -33 -> -21 Mg/ha), canopy height 0.903 -> 0.925, the profile 0.827 -> 0.866; SOC -0.60 -> -0.77
+    nll_beta: float = 0.5
     arch: str = 'vit'                # 'vit': the (pretrained) encoder; 'unet': a small supervised U-Net from scratch (a baseline)
     label_fraction: float = 1.0      # share of the labelled training pixels kept (nested subsets per seed; val/test keep all)
 

@@ -125,7 +125,7 @@ class FinetuneTask(L.LightningModule):
                  encoder_lr:float=0.5,                  # peak lr of a pretrained encoder relative to neck, decoder and heads
                  head_inputs:bool=True,                 # the heads also see each pixel's own input summaries (with the pixel path)
                  trend:bool=True,                       # the pixel summaries include each band's slope per year (a change inside the record)
-                 nll_beta:float=0.):                    # β of the regression losses' β-NLL (0: the plain Gaussian NLL; see `gaussian_nll`)
+                 nll_beta:float=0.5):                   # β of the regression losses' β-NLL (0: the plain Gaussian NLL; see `gaussian_nll`)
         super().__init__()
         if mode not in MODES: raise ValueError(f"unknown mode '{mode}'; the modes are {MODES}")
         if arch not in ARCHS: raise ValueError(f"unknown arch '{arch}'; the architectures are {ARCHS}")
