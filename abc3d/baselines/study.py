@@ -125,9 +125,12 @@ def _pretrain(cfg:StudyConfig, store, out:Path) -> Path:
 
 def run_cell(method:str, fraction:float, seed:int, cfg:StudyConfig, landscape, store, out, encoder=None) -> dict:
     "Train one method at one label fraction and seed, map the landscape, score it; reuse a finished cell of the same settings."
+    from abc3d.train.config import FinetuneConfig
     out = Path(out)
+    recipe = {k: v for k, v in asdict(FinetuneConfig()).items() if k not in ('store', 'out')} if method not in ('gbm', *REFERENCES) else None
     key = dict(method=method, fraction=fraction, seed=seed, steps=cfg.steps, batch_size=cfg.batch_size, preset=cfg.preset, lr=cfg.lr.get(method),
-               n_estimators=cfg.n_estimators, tasks=cfg.tasks, store=str(store), encoder=file_sha256(encoder) if encoder else None)
+               n_estimators=cfg.n_estimators, tasks=cfg.tasks, store=str(store), encoder=file_sha256(encoder) if encoder else None,
+               recipe=recipe)                                # the fine-tuning defaults: a cell trained with another recipe is not reused
     done = out/'cell.json'
     if done.exists() and json.loads(done.read_text()).get('key') == json.loads(json.dumps(key)):
         return json.loads(done.read_text()) | {'reused': True}
