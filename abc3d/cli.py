@@ -6,7 +6,7 @@
 from __future__ import annotations
 import argparse, json, os, re, sys, time, warnings
 from pathlib import Path
-from .core import data_dir, DataError, CatalogError, read_json
+from .core import data_dir, DataError, CatalogError, Stopped, read_json
 from .tasks import TASKS
 
 # %% auto #0
@@ -633,10 +633,9 @@ def main(argv=None):
             if debug: raise
             print(f"abc3d {a.cmd}: interrupted", file=sys.stderr)
             sys.exit(130)
-        except SystemExit as e:                         # Lightning turns SIGTERM (scancel, a time limit) into a SystemExit with status 0
-            if debug or type(e).__name__ != 'SIGTERMException': raise
-            print(f"abc3d {a.cmd}: stopped by SIGTERM before it finished (nothing unfinished is marked done; "
-                  "continue a training run with --resume)", file=sys.stderr)
+        except Stopped as e:                            # SIGTERM (scancel, a time limit): not a success
+            if debug: raise
+            print(f"abc3d {a.cmd}: {e}", file=sys.stderr)
             sys.exit(143)
         except Exception as e:
             if debug: raise

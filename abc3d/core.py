@@ -9,8 +9,8 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 # %% auto #0
-__all__ = ['DataError', 'CatalogError', 'atomic_path', 'write_json', 'read_json', 'digest', 'file_identity', 'inputs_digest',
-           'progress', 'realdata_dir', 'data_dir']
+__all__ = ['DataError', 'CatalogError', 'Stopped', 'atomic_path', 'write_json', 'read_json', 'digest', 'file_identity',
+           'inputs_digest', 'progress', 'realdata_dir', 'data_dir']
 
 # %% ../nbs/00_core.ipynb #1d540704
 class DataError(ValueError):
@@ -24,6 +24,9 @@ class CatalogError(ValueError):
     def __init__(self, where:str, problem:str):
         self.where, self.problem = where, problem
         super().__init__(f"{where}: {problem}")
+
+class Stopped(RuntimeError):
+    "A run stopped by a signal (SIGTERM: scancel, a time limit) before it finished; nothing unfinished is marked done."
 
 # %% ../nbs/00_core.ipynb #3355ee78
 _UMASK = os.umask(0); os.umask(_UMASK)           # the process umask (read by setting it back)

@@ -12,7 +12,7 @@ import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint, LearningRateMonitor
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.plugins.environments import SLURMEnvironment
-from ..core import DataError, data_dir, write_json, atomic_path
+from ..core import DataError, Stopped, data_dir, write_json, atomic_path
 from .checkpoint import AtomicCheckpointIO, export_weights, load_weights, file_sha256
 from ..data.loader import ChipDataModule, input_norm, adopt_norm
 from ..data.chips import open_store
@@ -132,6 +132,16 @@ def make_trainer(cfg:RunConfig, out:Path, **kw) -> L.Trainer:
                      log_every_n_steps=1, enable_progress_bar=_progress(), enable_model_summary=False,
                      num_sanity_val_steps=0, default_root_dir=out, **kw)
 
+def _run(trainer:L.Trainer, call:str, *args, **kw):
+    "`trainer.<call>(*args, **kw)` (fit, validate, test); SIGTERM raises `Stopped` (Lightning exits with status 0, or ends the loop early as if done)."
+    stopped = lambda: Stopped(f"stopped by SIGTERM at step {trainer.global_step} before it finished; continue it with --resume")
+    try: out = getattr(trainer, call)(*args, **kw)
+    except SystemExit as e:
+        if type(e).__name__ != 'SIGTERMException': raise
+        raise stopped() from None
+    if trainer.received_sigterm: raise stopped()
+    return out
+
 def _datamodule(cfg:RunConfig, store:Path, tasks=None, truth=False) -> ChipDataModule:
     mods = [m for m in cfg.modalities.split(',') if m] or None
     dm = ChipDataModule(store, modalities=mods, tasks=tasks or [], batch_size=cfg.batch_size, num_workers=cfg.num_workers,
@@ -165,14 +175,14 @@ def run_pretrain(cfg:PretrainConfig) -> dict:
     task = PretrainTask(asdict(enc), bands, {'mask_ratio': cfg.mask_ratio, 'dec_dim': cfg.dec_dim}, lr=lr,
                         weight_decay=cfg.weight_decay, warmup=cfg.warmup)
     trainer = make_trainer(cfg, out)
-    trainer.fit(task, dm, ckpt_path=last, weights_only=True)
+    _run(trainer, 'fit', task, dm, ckpt_path=last, weights_only=True)
     check_requeue(trainer)
     ranks = rank_agreement(trainer, task, out)
     if trainer.is_global_zero:
         export_weights(task.encoder, out/'encoder', {'encoder': asdict(enc) | {'drop_time_loc': 0.}, 'bands': bands,
                                                      'store': str(store), 'steps': int(trainer.global_step),
                                                      'norm': input_norm(dm.ds['train'])})   # fine-tuning standardises as pretraining did
-    val = {k: float(v) for k, v in trainer.validate(task, dm, verbose=False)[0].items()}   # the final weights on the val split
+    val = {k: float(v) for k, v in _run(trainer, 'validate', task, dm, verbose=False)[0].items()}   # the final weights on the val split
     return _finish(out, trainer, t0, encoder=str(out/'encoder.safetensors'), val=val, ranks=ranks)
 
 # %% ../../nbs/train/45_fit.ipynb #6df72e1a
@@ -214,7 +224,7 @@ def run_finetune(cfg:FinetuneConfig) -> dict:
                         modality_dropout=cfg.modality_dropout, lora_rank=cfg.lora_rank, arch=cfg.arch,
                         layer_decay=cfg.layer_decay, encoder_lr=cfg.encoder_lr, nll_beta=cfg.nll_beta)
     trainer = make_trainer(cfg, out)
-    trainer.fit(task, dm, ckpt_path=last, weights_only=True)
+    _run(trainer, 'fit', task, dm, ckpt_path=last, weights_only=True)
     check_requeue(trainer)
     val = dm.ds['val']                                   # conformal intervals on the validation labels, the same on every rank
     val_batches = lambda: (val[list(range(i, min(i + cfg.batch_size, len(val))))] for i in range(0, len(val), cfg.batch_size))
@@ -224,7 +234,7 @@ def run_finetune(cfg:FinetuneConfig) -> dict:
     try: ood = fit_ood(itertools.chain(known(), val_batches()), [m for m in task.modalities if m in train.inputs])
     except ValueError as e: ood = None; print(f"no input distribution for out-of-distribution scores: {e}", file=sys.stderr)
     ranks = rank_agreement(trainer, task, out)
-    metrics = trainer.test(task, dm, verbose=False)[0]
+    metrics = _run(trainer, 'test', task, dm, verbose=False)[0]
     held_out = {}
     for k, v in metrics.items():
         parts = k.split('/')
