@@ -87,3 +87,27 @@ def test_pretraining_on_a_corpus(small):
     assert out.returncode == 0, out.stderr[-3000:]
     assert json.loads((d/'sc'/'pretrain'/'encoder.json').read_text())['config']['store'] == str(d/'chips.zarr')
     assert json.loads((d/'sc'/'cells'/'full_f1_s0'/'cell.json').read_text())['key']['encoder'] != key['encoder']
+
+
+def test_a_task_without_training_labels_has_no_map_and_scores_as_the_constant(small):
+    # at 1 % of the labels the small landscape keeps no root-biomass label: no head is trained on nothing, no map is made,
+    # and the study counts the task as the constant predictor (normalised 0) rather than dropping it from the IQM
+    d = small
+    out = run('study', '--quick', '--methods', 'scratch,gbm', '--fractions', '0.01', '--tasks', 'agbd,bgb', '--out', d/'few',
+              '--landscape', d/'land', '--store', d/'chips.zarr')
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert 'fewer than 2 training labels of bgb at label_fraction 0.01: no head and no map for it' in out.stderr
+    for m in ('scratch', 'gbm'):
+        cell = d/'few'/'cells'/f'{m}_f0.01_s0'
+        assert (cell/'predict'/'maps'/'temperate_0'/'agbd.tif').exists() and not (cell/'predict'/'maps'/'temperate_0'/'bgb.tif').exists()
+        scores = pd.read_csv(cell/'evaluation'/'scores.csv').set_index('task')
+        assert scores.loc['bgb', 'missing'] and scores.loc['bgb', 'normalised'] == 0 and not scores.loc['agbd', 'missing']
+        summary = json.loads((cell/'cell.json').read_text())['iqm']
+        assert summary['tasks'] == 2 and summary['missing'] == ['bgb']
+    result = json.loads((d/'few'/'cells'/'scratch_f0.01_s0'/'run'/'result.json').read_text())
+    assert result['unlabelled'] == ['bgb']
+    # a fine-tuning with no label of any of its tasks stops with a one-line error and writes no model
+    bad = run('finetune', '--store', d/'chips.zarr', '--task', 'bgb', '--label-fraction', '0.01', '--pretrained', 'none',
+              '--max-steps', '1', '--out', d/'none')
+    assert bad.returncode != 0 and 'fewer than 2 training labels of bgb at label_fraction 0.01: nothing to fine-tune' in bad.stderr
+    assert not list((d/'none').rglob('model.safetensors'))

@@ -155,7 +155,8 @@ def run_cell(method:str, fraction:float, seed:int, cfg:StudyConfig, landscape, s
         r = run_finetune(fc)
         train = dict(steps=r['steps'], seconds=r['seconds'])
         predict(out/'run'/'model.safetensors', out/'predict', landscape=landscape, device=cfg.device)
-    ev = evaluate(out/'predict', store, out/'evaluation', n_boot=cfg.n_boot, seed=seed)
+    ev = evaluate(out/'predict', store, out/'evaluation', n_boot=cfg.n_boot, seed=seed,
+                  tasks=task_list(cfg.tasks))                   # a task left without a map (no label at this fraction) counts as the constant predictor
     res = dict(key=key, method=method, fraction=fraction, seed=seed, train=train, seconds=round(time.perf_counter() - t0, 1),
                iqm=ev['summary'])
     write_json(done, res)

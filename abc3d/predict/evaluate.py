@@ -210,9 +210,16 @@ def iqm(x) -> float:
     x = np.asarray(x, 'float64'); x = x[np.isfinite(x)]
     return float(trim_mean(x, 0.25)) if len(x) else float('nan')
 
-def summarise(stats:dict, n_boot:int=1000, seed:int=0) -> tuple[pd.DataFrame, dict]:
+def summarise(stats:dict, n_boot:int=1000, seed:int=0,
+              expected=()                # tasks that should have a map: one without scores as the constant predictor (normalised 0)
+             ) -> tuple[pd.DataFrame, dict]:
     "Per-task scores (table) and the IQM of normalised scores with a 95% block-bootstrap interval."
     rng, rows, boots = np.random.default_rng(seed), [], []
+    missing = [t for t in expected if t not in stats]
+    for t in missing:                    # no map (no training label at this fraction): the skill of the trivial baseline, 0
+        rows.append(dict(task=t, kind=TASKS[t].encoding or 'regression', blocks=0, score=np.nan, baseline=np.nan,
+                         normalised=0.0, ci_low=0.0, ci_high=0.0, missing=True))
+        boots.append(np.zeros(n_boot))
     for task, (kind, per_block, info) in stats.items():
         keys = list(per_block)
         arr = np.stack([per_block[k] for k in keys])
@@ -225,14 +232,15 @@ def summarise(stats:dict, n_boot:int=1000, seed:int=0) -> tuple[pd.DataFrame, di
         extra = {'monotone_violations': info['monotone_violations'] / max(info['monotone_pixels'], 1)} if 'monotone_pixels' in info else {}
         if 'seams' in info: extra['seams'] = info['seams']
         rows.append(dict(task=task, kind=kind, blocks=len(keys), **{k: v for k, v in m.items() if k != 'baseline'}, **extra,
-                         score=score, baseline=base, normalised=float(normalise(score, base)), ci_low=float(lo), ci_high=float(hi)))
+                         score=score, baseline=base, normalised=float(normalise(score, base)), ci_low=float(lo), ci_high=float(hi),
+                         missing=False))
         boots.append(draws)
     table = pd.DataFrame(rows)
     b = np.array(boots)                                                   # [tasks, n_boot]
     per_draw = [iqm(b[:, k]) for k in range(b.shape[1])] if len(b) else []
     lo, hi = np.nanpercentile(per_draw, [2.5, 97.5]) if per_draw else (np.nan, np.nan)
     return table, dict(iqm=iqm(table['normalised']) if len(table) else float('nan'), ci_low=float(lo), ci_high=float(hi),
-                       tasks=len(table), n_boot=n_boot)
+                       tasks=len(table), n_boot=n_boot, missing=missing)
 
 def detail_tables(stats:dict) -> tuple[pd.DataFrame, pd.DataFrame]:
     "(per level / layer / class scores, reliability curves) of the tasks in `stats`."
@@ -289,12 +297,14 @@ def source_residuals(pred_dir,            # output of `abc3d predict` over the l
 def evaluate(pred_dir,                   # output of `abc3d predict` over the training landscape
              store,                      # the chip store of that landscape
              out=None,                   # folder for scores.csv, pairs.csv, levels.csv, reliability.csv, sources.csv, summary.json (default pred_dir/../evaluation)
-             n_boot:int=1000, seed:int=0) -> dict:
+             n_boot:int=1000, seed:int=0,
+             tasks=()                    # tasks that should have a map; a missing one scores as the constant predictor in the IQM
+            ) -> dict:
     "Score every map against the truth on the held-out blocks; write scores.csv, pairs.csv and summary.json."
     out = Path(out) if out else Path(pred_dir).parent/'evaluation'
     stats, pairs = score_maps(pred_dir, store, seed=seed)
     if not stats: raise DataError(Path(pred_dir)/'maps', "holds no map of a known task for the store's regions")
-    table, summary = summarise(stats, n_boot, seed)
+    table, summary = summarise(stats, n_boot, seed, expected=tasks)
     levels, rel = detail_tables(stats)
     sources = source_residuals(pred_dir, store)
     out.mkdir(parents=True, exist_ok=True)

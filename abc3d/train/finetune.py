@@ -318,22 +318,23 @@ def class_weights(counts) -> np.ndarray:
     w = np.where(freq > 0, np.sqrt(freq.sum() / np.maximum(freq, 1)), 0.)
     return w / w[freq > 0].mean()
 
-def label_stats(dataset, tasks:list[str], batch:int=16) -> tuple[dict, dict]:
-    "({task: {'mean', 'std'}}, {task: class weights}) from the labels of a `ChipDataset` (its training split)."
+def label_stats(dataset, tasks:list[str], batch:int=16) -> tuple[dict, dict, dict]:
+    "({task: {'mean', 'std'}}, {task: class weights}, {task: labelled pixels}) from the labels of a `ChipDataset` (its training split)."
     vals, masks = {t: [] for t in tasks}, {t: [] for t in tasks}
     for i in range(0, len(dataset), batch):
         b = dataset[list(range(i, min(i + batch, len(dataset))))]
         for t in tasks:
             v, m = b['targets'][t]; vals[t].append(v); masks[t].append(m)
-    stats, weights = {}, {}
+    stats, weights, counts = {}, {}, {}
     for t in tasks:
         v, m = torch.cat(vals[t]), torch.cat(masks[t])
+        counts[t] = int(m.sum())
         if TASKS[t].is_classes:
             classes = dataset.meta['modalities'].get(TASKS[t].labels[0][0], {}).get('classes') or {}   # every class of the store, seen in training or not
             K = max(TASKS[t].channels or len(classes), int(v[m].max()) + 1 if m.any() else 2)
             weights[t] = class_weights(torch.bincount(v[m], minlength=K).numpy()).tolist()
         else: stats[t] = target_stats(TASKS[t], v, m)
-    return stats, weights
+    return stats, weights, counts
 
 # %% ../../nbs/train/41_finetune.ipynb #81b67dd0
 INPUT_KEYS = ('kind', 'bands', 'units', 'gsd', 'wavelengths', 'bandwidths', 'mean', 'std')   # per input modality, in an export

@@ -214,7 +214,15 @@ def run_finetune(cfg:FinetuneConfig) -> dict:
         missing = [m for m, b in bands.items() if m not in pcfg['bands']]
         if missing: raise DataError(pre, f"was pretrained without the modalities {missing} that this run feeds it")
         for ds in dm.ds.values(): adopt_norm(ds, pcfg.get('norm') or {})        # the encoder's input statistics (none: an export from before)
-    stats, weights = label_stats(train, tasks)
+    stats, weights, counts = label_stats(train, tasks)
+    unlabelled = [t for t in tasks if counts[t] < 2]               # e.g. root biomass at 1 % of the labels: a head would learn nothing
+    if len(unlabelled) == len(tasks):
+        raise DataError(store, f"has fewer than 2 training labels of {', '.join(tasks)} at label_fraction {cfg.label_fraction:g}: nothing to fine-tune")
+    if unlabelled:
+        print(f"fewer than 2 training labels of {', '.join(unlabelled)} at label_fraction {cfg.label_fraction:g}: "
+              f"no head and no map for {'it' if len(unlabelled) == 1 else 'them'}", file=sys.stderr)
+        tasks = [t for t in tasks if t not in unlabelled]
+        stats, weights = {t: v for t, v in stats.items() if t in tasks}, {t: v for t, v in weights.items() if t in tasks}
     codes = class_codes(meta['modalities'])                                      # the store's land-cover classes
     truth_bands = meta['modalities']['truth']['bands'] if 'truth' in meta['modalities'] else None
     lr = scaled_lr(cfg.lr, cfg.batch_size, cfg.devices, cfg.nodes, ref=cfg.ref_batch)
@@ -247,7 +255,7 @@ def run_finetune(cfg:FinetuneConfig) -> dict:
                                            'pretrained_sha256': file_sha256(pre) if pre else None, 'steps': int(trainer.global_step), 'ood': ood})
         write_json(out/'metrics.json', held_out)
     return _finish(out, trainer, t0, model=str(out/'model.safetensors'), pretrained=str(pre) if pre else 'none: trained from scratch',
-                   metrics=held_out, calibration=calib, ranks=ranks)
+                   metrics=held_out, calibration=calib, ranks=ranks, unlabelled=unlabelled)
 
 
 # %% ../../nbs/train/45_fit.ipynb #b5ad969f
