@@ -40,6 +40,12 @@ def test_pretrain_finetune_resume_chain(default_store, tmp_path):
     from abc3d.train.fit import load_finetuned
     model = load_finetuned(ft/'model')
     assert model.mode == 'lora' and model.hparams.pretrained is None
+    refit = json.loads((ft/'result.json').read_text())['refit']     # the class heads, trained again; the validation split chose
+    assert set(refit) == {'land_cover', 'disturbance'}
+    for r in refit.values():
+        assert r['kept'] in r['val'] and set(r['val']) <= {'fine-tuned', 'refitted', 'pixels'} and 'fine-tuned' in r['val']
+        assert r['val'][r['kept']] == max(r['val'].values())
+    assert sorted(model.pixel_heads) == sorted(t for t, r in refit.items() if r['kept'] == 'pixels')   # the choice travels with the export
 
     out = run('finetune', '--store', default_store, '--out', ft, '--task', TASKS, '--mode', 'lora', '--resume')
     assert 'reused: True' in out                            # a finished run is reported, not redone

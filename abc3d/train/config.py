@@ -33,7 +33,7 @@ RULES = dict(
     ckpt_every=_at_least(1), seed=_at_least(0), mask_ratio=_within(0, 1, True, True), drop_time_loc=_within(0, 1), dec_dim=_at_least(1),
     task=(_tasks, "'all' or task names of the task table, comma-separated (abc3d tasks)"), mode=_one_of('linear', 'frozen', 'full', 'lora'),
     layer_decay=_within(0, 1, lo_open=True), encoder_lr=_within(0, 10, lo_open=True), modality_dropout=_within(0, 1, hi_open=True),
-    lora_rank=_at_least(1), nll_beta=_within(0, 1), arch=_one_of('vit', 'unet'), label_fraction=_within(0, 1, lo_open=True))
+    lora_rank=_at_least(1), nll_beta=_within(0, 1), refit_steps=_at_least(0), arch=_one_of('vit', 'unet'), label_fraction=_within(0, 1, lo_open=True))
 
 def check_setting(name:str, value, default):
     "`value` of setting `name` as the type of its `default`, or a ValueError that says what the setting takes."
@@ -98,6 +98,10 @@ class FinetuneConfig(RunConfig):
     # NLL gives the mean little pull where the variance is large, and high biomass stayed low: at 360 steps, seed 0, β 0.5 against 0 took
     # held-out AGBD R² 0.693 -> 0.733 (bias -33 -> -21 Mg/ha), canopy height 0.903 -> 0.925, the profile 0.827 -> 0.866; SOC -0.60 -> -0.77
     nll_beta: float = 0.5
+    # after fine-tuning each class head is trained again on the frozen features (Adam steps; 0: none) and the validation split keeps the
+    # fine-tuned, the refitted or a pixel-only head (`refit_heads`): a rare class in a few chips (forest loss) is far from learnt in a
+    # few hundred steps of whole-chip batches. At most 10 refit steps per fine-tuning step, so a smoke run stays quick
+    refit_steps: int = 600
     arch: str = 'vit'                # 'vit': the (pretrained) encoder; 'unet': a small supervised U-Net from scratch (a baseline)
     label_fraction: float = 1.0      # share of the labelled training pixels kept (nested subsets per seed; val/test keep all)
 

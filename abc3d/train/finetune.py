@@ -125,7 +125,8 @@ class FinetuneTask(L.LightningModule):
                  encoder_lr:float=0.5,                  # peak lr of a pretrained encoder relative to neck, decoder and heads
                  head_inputs:bool=True,                 # the heads also see each pixel's own input summaries (with the pixel path)
                  trend:bool=True,                       # the pixel summaries include each band's slope per year (a change inside the record)
-                 nll_beta:float=0.5):                   # β of the regression losses' β-NLL (0: the plain Gaussian NLL; see `gaussian_nll`)
+                 nll_beta:float=0.5,                    # β of the regression losses' β-NLL (0: the plain Gaussian NLL; see `gaussian_nll`)
+                 pixel_heads=()):                       # tasks whose head reads each pixel's own input summaries only (`refit_heads`)
         super().__init__()
         if mode not in MODES: raise ValueError(f"unknown mode '{mode}'; the modes are {MODES}")
         if arch not in ARCHS: raise ValueError(f"unknown arch '{arch}'; the architectures are {ARCHS}")
@@ -149,9 +150,12 @@ class FinetuneTask(L.LightningModule):
                 self.decoder = PyramidDecoder(D, k, pyramid_dim, skips=widths)
             self.modalities, fdim = list(self.encoder.cfg.modalities), D if mode == 'linear' else pyramid_dim
             if hasattr(self, 'stem') and head_inputs: fdim += self.stem.c_in
+        self.pixel_heads = [t for t in self.tasks if t in pixel_heads and hasattr(self, 'stem') and head_inputs]
+        if len(self.pixel_heads) < len(pixel_heads): raise ValueError(f"pixel_heads {list(pixel_heads)} need tasks of this model with the pixel path and head_inputs")
         channels = channels or {}
         zero = lambda t: -self.stats[t]['mean'] / self.stats[t]['std'] if t in self.stats else None   # physical zero, normalised
-        self.heads = nn.ModuleDict({t: make_head(TASKS[t], fdim, mode == 'linear', channels.get(t), floor=zero(t)) for t in self.tasks})
+        self.heads = nn.ModuleDict({t: make_head(TASKS[t], self.stem.c_in if t in self.pixel_heads else fdim, mode == 'linear', channels.get(t),
+                                                 floor=zero(t)) for t in self.tasks})
         for t in self.tasks:                                   # post-hoc calibration per channel (`calibrate`); Gaussian until fitted
             if TASKS[t].is_classes: continue
             self.register_buffer(f'calib_{t}', torch.ones(TASKS[t].channels))                            # the std's factor
@@ -198,7 +202,8 @@ def features(self:FinetuneTask, batch:dict) -> torch.Tensor:
 def forward(self:FinetuneTask, batch:dict) -> dict:
     "{task: (mean, variance) in standardised units, or logits}."
     f = self.features(batch)
-    return {t: head(f) for t, head in self.heads.items()}
+    c = f.shape[1] - self.stem.c_in if self.pixel_heads else 0          # where the pixel summaries start
+    return {t: head(f[:, c:] if t in self.pixel_heads else f) for t, head in self.heads.items()}
 
 @patch
 def predict(self:FinetuneTask, batch:dict) -> dict:
@@ -346,6 +351,7 @@ def load_finetuned(path) -> FinetuneTask:
     if not any(k.startswith('stem.') for k in sd): hp.setdefault('pixel_path', False)     # an export from before the pixel path
     hp.setdefault('head_inputs', False)                                                    # ... or before the heads saw the inputs
     hp.setdefault('trend', False)                                                          # ... or before the summaries had a trend
+    hp.setdefault('pixel_heads', ())                                                       # ... or before heads were refitted
     task = FinetuneTask(**hp)
     for k, v in task.state_dict().items():
         if k.startswith(('calib_', 'zq_')): sd.setdefault(k, v)        # ... or before calibration: Gaussian intervals of the raw std

@@ -21,6 +21,7 @@ from ..tasks import TASKS, task_list, class_codes, class_channels, loss_since
 from .pretrain import PretrainTask, scaled_lr
 from .finetune import FinetuneTask, label_stats, MODES, INPUT_KEYS, load_finetuned
 import abc3d.train.calibrate                      # adds `FinetuneTask.calibrate`
+import abc3d.train.refit                          # adds `FinetuneTask.refit_heads`
 from .ood import fit_ood
 from .progress import StepProgress
 from .config import RunConfig, PretrainConfig, FinetuneConfig, load_config
@@ -236,6 +237,12 @@ def run_finetune(cfg:FinetuneConfig) -> dict:
     check_requeue(trainer)
     val = dm.ds['val']                                   # conformal intervals on the validation labels, the same on every rank
     val_batches = lambda: (val[list(range(i, min(i + cfg.batch_size, len(val))))] for i in range(0, len(val), cfg.batch_size))
+    refit = {}
+    if cfg.refit_steps and len(val):                     # class heads trained again on frozen features; the validation split picks
+        aug, train.augment = train.augment, False
+        try: refit = task.refit_heads((train[list(range(i, min(i + cfg.batch_size, len(train))))] for i in range(0, len(train), cfg.batch_size)),
+                                      val_batches(), steps=min(cfg.refit_steps, 10 * int(trainer.global_step)), seed=cfg.seed)
+        finally: train.augment = aug
     calib = task.calibrate(val_batches())
     pick = np.random.default_rng(cfg.seed).permutation(len(train))[:64].tolist()    # the inputs the model learnt from
     known = lambda: (train[pick[i:i + cfg.batch_size]] for i in range(0, len(pick), cfg.batch_size))
@@ -255,7 +262,7 @@ def run_finetune(cfg:FinetuneConfig) -> dict:
                                            'pretrained_sha256': file_sha256(pre) if pre else None, 'steps': int(trainer.global_step), 'ood': ood})
         write_json(out/'metrics.json', held_out)
     return _finish(out, trainer, t0, model=str(out/'model.safetensors'), pretrained=str(pre) if pre else 'none: trained from scratch',
-                   metrics=held_out, calibration=calib, ranks=ranks, unlabelled=unlabelled)
+                   metrics=held_out, calibration=calib, ranks=ranks, unlabelled=unlabelled, refit=refit)
 
 
 # %% ../../nbs/train/45_fit.ipynb #b5ad969f
