@@ -67,7 +67,7 @@ def refit_heads(self:FinetuneTask, train_batches,     # an iterable of batches: 
     pix = self.stem.c_in if hasattr(self, 'stem') and self.hparams.get('head_inputs') else 0
     out = {}
     for t in tasks:
-        (x, y, w), (xv, yv, _) = tr[t], va[t]
+        (x, y, w), (xv, yv, wv) = tr[t], va[t]
         if not len(y) or not len(yv): out[t] = {'kept': 'fine-tuned', 'val': {}, 'why': 'no training or validation label'}; continue
         F_ = x.shape[1]
         own = slice(F_ - pix, F_) if t in self.pixel_heads else slice(0, F_)   # the features this task's head reads
@@ -80,13 +80,16 @@ def refit_heads(self:FinetuneTask, train_batches,     # an iterable of batches: 
             K = len(cw)
             new = make_head(TASKS[t], pix, False, K)
             cands['pixels'] = (_train_head(new, x[:, F_ - pix:], y, w, cw, steps, lr, seed), slice(F_ - pix, F_))
+        val, loss = {}, {}
         with torch.no_grad():
-            val = {n: class_score(t, h(xv[:, s][:, :, None, None])[:, :, 0, 0].argmax(1), yv) for n, (h, s) in cands.items()}
-        best = max(val, key=lambda n: (val[n], n == 'fine-tuned'))           # a tie keeps the fine-tuned head
+            for n, (h, s) in cands.items():
+                lg = h(xv[:, s][:, :, None, None])[:, :, 0, 0]
+                val[n], loss[n] = class_score(t, lg.argmax(1), yv), float((F.cross_entropy(lg, yv, reduction='none') * wv * cw[yv]).sum() / (wv * cw[yv]).sum())
+        best = max(val, key=lambda n: (round(val[n], 6), -round(loss[n], 6), n == 'fine-tuned'))   # then the lower weighted loss; then the fine-tuned head
         if best != 'fine-tuned':
             self.heads[t] = cands[best][0].to(self.device)
             if best == 'pixels': self.pixel_heads.append(t)
-        out[t] = {'kept': best, 'val': {n: round(v, 4) for n, v in val.items()}}
+        out[t] = {'kept': best, 'val': {n: round(v, 4) for n, v in val.items()}, 'val_loss': {n: round(v, 4) for n, v in loss.items()}}
     self.hparams['pixel_heads'] = list(self.pixel_heads)
     self.train(was)
     return out
