@@ -96,7 +96,7 @@ def test_a_task_without_training_labels_has_no_map_and_scores_as_the_constant(sm
     out = run('study', '--quick', '--methods', 'scratch,gbm', '--fractions', '0.01', '--tasks', 'agbd,bgb', '--out', d/'few',
               '--landscape', d/'land', '--store', d/'chips.zarr')
     assert out.returncode == 0, out.stderr[-3000:]
-    assert 'fewer than 2 training labels of bgb at label_fraction 0.01: no head and no map for it' in out.stderr
+    assert 'fewer than 2 training labels of bgb at label_fraction 0.01: no head and no map for it' in out.stdout
     for m in ('scratch', 'gbm'):
         cell = d/'few'/'cells'/f'{m}_f0.01_s0'
         assert (cell/'predict'/'maps'/'temperate_0'/'agbd.tif').exists() and not (cell/'predict'/'maps'/'temperate_0'/'bgb.tif').exists()

@@ -93,7 +93,7 @@ def test_every_modality_subset_trains_on_real_chips(small_store):
     from abc3d.train.finetune import FinetuneTask, label_stats
     from abc3d.models.encoder import EncoderConfig
     ds = ChipDataset(small_store, 'train', tasks=['agbd', 'land_cover', 'canopy_profile'])
-    stats, weights = label_stats(ds, ds.tasks)
+    stats, weights, _ = label_stats(ds, ds.tasks)
     bands = {m: ds.band_names(m) for m in ('hls', 'tandemx', 'glo30')}
     torch.manual_seed(0)
     task = FinetuneTask(ds.tasks, asdict(EncoderConfig.preset('tiny', depth=1)), bands, stats=stats,

@@ -221,7 +221,7 @@ def run_finetune(cfg:FinetuneConfig) -> dict:
         raise DataError(store, f"has fewer than 2 training labels of {', '.join(tasks)} at label_fraction {cfg.label_fraction:g}: nothing to fine-tune")
     if unlabelled:
         print(f"fewer than 2 training labels of {', '.join(unlabelled)} at label_fraction {cfg.label_fraction:g}: "
-              f"no head and no map for {'it' if len(unlabelled) == 1 else 'them'}", file=sys.stderr)
+              f"no head and no map for {'it' if len(unlabelled) == 1 else 'them'}", flush=True)   # a note, not an error: stdout
         tasks = [t for t in tasks if t not in unlabelled]
         stats, weights = {t: v for t, v in stats.items() if t in tasks}, {t: v for t, v in weights.items() if t in tasks}
     codes = class_codes(meta['modalities'])                                      # the store's land-cover classes
