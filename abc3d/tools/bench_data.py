@@ -14,7 +14,7 @@ from ..data.loader import ChipDataset, ChunkBatchSampler
 from ..data.grid import AnalysisGrid
 
 # %% auto #0
-__all__ = ['bench_data']
+__all__ = ['PER_CORE_GOAL', 'bench_data']
 
 # %% ../../nbs/tools/70_bench_data.ipynb #9f2cd06c
 def _nbytes(x) -> int:
@@ -53,6 +53,8 @@ def _time_on_the_fly(store, landscape, n:int) -> tuple[float, int, int]:
     finally: src.close()
 
 # %% ../../nbs/tools/70_bench_data.ipynb #52c75264
+PER_CORE_GOAL = 150          # samples/s per core: a base-model training step on an A100 needs ~150 samples/s from each of its 12 cores
+
 def bench_data(store,                 # a chip store
                landscape=None,        # its landscape (for the on-the-fly reader); default the store's sibling
                batch_size:int=16, workers:int=0, epochs:int=3,
@@ -78,7 +80,14 @@ def bench_data(store,                 # a chip store
                      'DataModule / raw bytes': round(rows['DataModule'][0]/rows['raw bytes (limit)'][0], 3)}
     res['setup'] = dict(store=str(store), chips=n_all, batch_size=batch_size, workers=workers, epochs=epochs,
                         torch_threads=torch.get_num_threads())
+    cores = max(1, workers)                                      # workers=0: the main process reads, on one core
+    res['per_core'] = {'samples_per_s': round(rows['DataModule'][0] / cores, 1), 'cores': cores, 'goal': PER_CORE_GOAL,
+                       'met': rows['DataModule'][0] / cores >= PER_CORE_GOAL}
     print(f"{'reader':32s} {'samples/s':>12s} {'MB/s':>10s}")
     for k, (s, m) in rows.items(): print(f"{k:32s} {s:12.1f} {m:10.1f}")
     for k, v in res['ratios'].items(): print(f"{k:32s} {v:12.3g}x")
+    pc = res['per_core']
+    print(f"DataModule per core ({cores} reading): {pc['samples_per_s']:.1f} samples/s  (goal >= {PER_CORE_GOAL}, what a base-model "
+          f"training step on an A100 takes per core of a 12-core share: {'met' if pc['met'] else 'NOT met'})")
+    print("scaling with workers: run again with --workers 1, 2, ...; on a GPU node: abc3d bench data --workers 12")
     return res
