@@ -236,16 +236,17 @@ def run_finetune(cfg:FinetuneConfig) -> dict:
     _run(trainer, 'fit', task, dm, ckpt_path=last, weights_only=True)
     check_requeue(trainer)
     val = dm.ds['val']                                   # conformal intervals on the validation labels, the same on every rank
-    val_batches = lambda: (val[list(range(i, min(i + cfg.batch_size, len(val))))] for i in range(0, len(val), cfg.batch_size))
+    batches = lambda ds, pos: (ds[pos[i:i + cfg.batch_size]] for i in range(0, len(pos), cfg.batch_size))
+    val_batches = lambda: batches(val, list(range(len(val))))
     refit = {}
     if cfg.refit_steps and len(val):                     # class heads trained again on frozen features; the validation split picks
         aug, train.augment = train.augment, False
-        try: refit = task.refit_heads((train[list(range(i, min(i + cfg.batch_size, len(train))))] for i in range(0, len(train), cfg.batch_size)),
-                                      val_batches(), steps=min(cfg.refit_steps, 10 * int(trainer.global_step)), seed=cfg.seed)
+        try: refit = task.refit_heads(batches(train, list(range(len(train)))), val_batches(),
+                                      steps=min(cfg.refit_steps, 10 * int(trainer.global_step)), seed=cfg.seed)
         finally: train.augment = aug
     calib = task.calibrate(val_batches())
     pick = np.random.default_rng(cfg.seed).permutation(len(train))[:64].tolist()    # the inputs the model learnt from
-    known = lambda: (train[pick[i:i + cfg.batch_size]] for i in range(0, len(pick), cfg.batch_size))
+    known = lambda: batches(train, pick)
     try: ood = fit_ood(itertools.chain(known(), val_batches()), [m for m in task.modalities if m in train.inputs])
     except ValueError as e: ood = None; print(f"no input distribution for out-of-distribution scores: {e}", file=sys.stderr)
     ranks = rank_agreement(trainer, task, out)

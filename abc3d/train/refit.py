@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from fastcore.basics import patch
 from ..tasks import TASKS
 from ..models.heads import make_head
-from .finetune import FinetuneTask
+from .finetune import FinetuneTask, SegmentationMetrics
 from lightning.pytorch.utilities import move_data_to_device
 
 # %% auto #0
@@ -22,8 +22,9 @@ def class_score(task:str, pred:torch.Tensor, label:torch.Tensor) -> float:
     if TASKS[task].encoding == 'loss':
         tp = ((pred == 1) & (label == 1)).sum().item()
         return 2 * tp / max((pred == 1).sum().item() + (label == 1).sum().item(), 1)
-    ks = torch.unique(torch.cat([pred, label]))
-    return float(np.mean([((pred == k) & (label == k)).sum().item() / ((pred == k) | (label == k)).sum().item() for k in ks]))
+    m = SegmentationMetrics(int(max(pred.max(), label.max())) + 1)                  # the fine-tune's mIoU over the classes seen
+    m.update(pred.view(-1, 1, 1, 1), label.view(-1, 1, 1, 1), torch.ones(len(pred), 1, 1, 1, dtype=torch.bool))
+    return m.compute()['miou']
 
 # %% ../../nbs/train/41c_refit.ipynb #7a772b96
 def _pixels(self:FinetuneTask, batches, tasks:list[str], per_batch:int, seed:int) -> dict:
@@ -71,13 +72,13 @@ def refit_heads(self:FinetuneTask, train_batches,     # an iterable of batches: 
         if not len(y) or not len(yv): out[t] = {'kept': 'fine-tuned', 'val': {}, 'why': 'no training or validation label'}; continue
         F_ = x.shape[1]
         own = slice(F_ - pix, F_) if t in self.pixel_heads else slice(0, F_)   # the features this task's head reads
-        cw = getattr(self, f'cw_{t}', torch.ones(int(max(y.max(), yv.max())) + 1)).float().cpu()
         head = copy.deepcopy(self.heads[t]).float().cpu()
+        with torch.no_grad(): K = head(x[:1, own][:, :, None, None]).shape[1]     # the head's classes
+        cw = getattr(self, f'cw_{t}', torch.ones(K)).float().cpu()
         cands = {'fine-tuned': (head, own)}
         cands['refitted'] = (_train_head(copy.deepcopy(head), x[:, own], y, w, cw, steps, lr, seed), own)
         if pix and t not in self.pixel_heads:
             torch.manual_seed(seed)
-            K = len(cw)
             new = make_head(TASKS[t], pix, False, K)
             cands['pixels'] = (_train_head(new, x[:, F_ - pix:], y, w, cw, steps, lr, seed), slice(F_ - pix, F_))
         val, loss = {}, {}
