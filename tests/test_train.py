@@ -47,8 +47,13 @@ def test_pretrain_finetune_resume_chain(default_store, tmp_path):
         assert r['val'][r['kept']] == max(r['val'].values())
     assert sorted(model.pixel_heads) == sorted(t for t, r in refit.items() if r['kept'] == 'pixels')   # the choice travels with the export
 
-    out = run('finetune', '--store', default_store, '--out', ft, '--task', TASKS, '--mode', 'lora', '--resume')
+    out = run('finetune', '--store', default_store, '--out', ft, '--pretrained', pre/'encoder', '--task', TASKS, '--max-steps', 4,
+              '--mode', 'lora', '--resume', '--num-workers', 1)
     assert 'reused: True' in out                            # a finished run is reported, not redone
+    other = subprocess.run([ABC3D, 'finetune', '--store', str(default_store), '--out', str(ft), '--pretrained', str(pre/'encoder'),
+                            '--task', TASKS, '--max-steps', '8', '--mode', 'lora', '--lr', '0.001', '--resume'], capture_output=True, text=True, env=ENV)
+    assert other.returncode == 2 and len(other.stderr.strip().splitlines()) == 1, other.stderr   # not taken for the run asked for
+    assert 'max_steps: 4 as run, 8 now' in other.stderr and 'lr: 0.006 as run, 0.001 now' in other.stderr
     assert json.loads((ft/'result.json').read_text())['steps'] == 4
     fail = subprocess.run([ABC3D, 'finetune', '--store', str(default_store), '--out', str(ft), '--task', 'agbd'],
                           capture_output=True, text=True, env=ENV)

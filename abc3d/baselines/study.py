@@ -111,16 +111,14 @@ def reference_maps(kind:str, landscape, store, out, tasks:list[str]) -> Path:
 # %% ../../nbs/baselines/56_study.ipynb #a4f0154e
 def _pretrain(cfg:StudyConfig, store, out:Path) -> Path:
     "The study's shared pretraining (resumed; started again when it was made with other settings)."
-    from abc3d.train.config import load_config, PretrainConfig
+    from abc3d.train.config import load_config, PretrainConfig, changed_settings
     from abc3d.train.fit import run_pretrain
     import yaml
     store, d = Path(cfg.pretrain_store or store), out/'pretrain'
-    want = dict(store=str(store), max_steps=cfg.pretrain_steps, preset=cfg.preset, batch_size=cfg.batch_size)
+    pc = load_config(PretrainConfig, store=str(store), out=str(d), preset=cfg.preset, epochs=10**6, max_steps=cfg.pretrain_steps,
+                     batch_size=cfg.batch_size, accelerator='gpu' if cfg.device.startswith('cuda') else 'cpu', seed=0, resume=True)
     have = yaml.safe_load((d/'config.yaml').read_text()) if (d/'config.yaml').exists() else None
-    if have is not None and any(str(have.get(k)) != str(v) for k, v in want.items()): shutil.rmtree(d)
-    pc = load_config(PretrainConfig, store=str(store), out=str(out/'pretrain'), preset=cfg.preset, epochs=10**6, max_steps=cfg.pretrain_steps,
-                     batch_size=cfg.batch_size, accelerator='gpu' if cfg.device.startswith('cuda') else 'cpu', seed=0,
-                     resume=(out/'pretrain'/'checkpoints'/'last.ckpt').exists())
+    if have is not None and changed_settings(have, pc, finished=(d/'result.json').exists()): shutil.rmtree(d)
     return Path(run_pretrain(pc)['encoder'])
 
 def run_cell(method:str, fraction:float, seed:int, cfg:StudyConfig, landscape, store, out, encoder=None) -> dict:

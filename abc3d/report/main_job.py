@@ -4,13 +4,13 @@
 
 # %% ../../nbs/report/62_main_job.ipynb #8024e1d6
 from __future__ import annotations
-import base64, io, json, os, re, sys, time
+import base64, io, json, os, re, shutil, sys, time
 from pathlib import Path
 import numpy as np, pandas as pd
 import matplotlib
 import matplotlib.pyplot as plt
 import abc3d
-from ..core import DataError, atomic_path, write_json, data_dir, inputs_digest
+from ..core import DataError, atomic_path, write_json, data_dir, inputs_digest, digest
 from ..tasks import TASKS, task_list
 
 # %% auto #0
@@ -31,17 +31,24 @@ def run_notebook(name:str,               # run notebook in nbs/runs (without .ip
                  log_output:bool=False,  # echo the notebook's output as it runs (batch jobs: into the job log)
                  inputs=(),              # files or folders the run reads (a store's zarr.json, an export...): a change makes it run again
                  outputs=(),             # files the run writes: a record whose outputs are gone runs again
+                 recipe:dict|None=None,  # settings the notebook leaves at the library's defaults (`asdict(FinetuneConfig())`): a change runs it again
+                 fresh=(),               # run folders it resumes from: moved to NAME.stale when its record is out of date, so it starts afresh
                 ) -> dict:
-    "Execute a run notebook with papermill into `dst` (atomically); skip it when `dst` exists with the same parameters, unchanged inputs and its outputs in place."
+    "Execute a run notebook with papermill into `dst` (atomically); skip it when `dst` exists with the same parameters and recipe, unchanged inputs and its outputs in place."
     import papermill as pm, nbformat
     dst = Path(dst)
     params = json.loads(json.dumps(parameters, default=str))
-    key = inputs_digest(inputs)
+    key = inputs_digest(inputs) + ('' if recipe is None else f'+{digest(recipe)[:16]}')
     if dst.exists():
         meta = nbformat.read(dst, 4).metadata
         if (meta.get('papermill', {}).get('parameters') == params and meta.get('abc3d', {}).get('inputs') == key
                 and all(Path(o).exists() for o in outputs)):
             return dict(notebook=str(dst), reused=True, seconds=0.0)
+        for d in map(Path, fresh):                           # made from other inputs or settings: not a run to resume
+            if d.exists():
+                stale = d.with_name(f'{d.name}.stale')
+                if stale.exists(): shutil.rmtree(stale)
+                os.replace(d, stale)
     t0 = time.perf_counter()
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(f'.{dst.stem}.running.ipynb')
@@ -256,6 +263,8 @@ def run_pipeline(out=None,                 # run folder (default <data dir>/run)
     "Landscape and chips, then pretraining, fine-tuning, prediction + carbon and evaluation as papermill runs; then the report."
     from abc3d.sim.landscape import build_landscape
     from abc3d.data.chips import build_chips
+    from abc3d.train.config import PretrainConfig, FinetuneConfig
+    from dataclasses import asdict
     t0 = time.perf_counter()
     data, tasks = Path(data or data_dir()), task_list(tasks or 'all')
     out = Path(out or data/'run').resolve()
@@ -271,13 +280,16 @@ def run_pipeline(out=None,                 # run folder (default <data dir>/run)
     nbs = out/'notebooks'
     common = dict(store=str(store), preset=preset, seed=seed, accelerator='gpu' if device.startswith('cuda') else 'cpu', epochs=10**6)
     meta = store/'zarr.json'                                                  # rewritten whenever the store is (re)built
+    recipe = lambda cls: {k: v for k, v in asdict(cls()).items() if k not in ('store', 'out')}   # a new version's defaults train anew
     step('pretrain', lambda: run_notebook('pretrain', nbs/'pretrain.ipynb', common | dict(out=str(out/'pretrain'), max_steps=pretrain_steps),
-                                          inputs=[meta], outputs=[out/'pretrain'/'encoder.safetensors']))
+                                          inputs=[meta], outputs=[out/'pretrain'/'encoder.safetensors'], recipe=recipe(PretrainConfig),
+                                          fresh=[out/'pretrain']))
     name = 'all' if set(tasks) == set(TASKS) else '+'.join(tasks)            # one encoder, every head: the budget serves every task
     run = out/f'finetune_{name}_{mode}'
     step('finetune', lambda: run_notebook('finetune', nbs/'finetune.ipynb', common | dict(
         out=str(run), task=','.join(tasks), mode=mode, max_steps=finetune_steps, pretrained=str(out/'pretrain'/'encoder.safetensors')),
-        inputs=[meta, out/'pretrain'/'encoder.safetensors'], outputs=[run/'model.safetensors', run/'model.json']))
+        inputs=[meta, out/'pretrain'/'encoder.safetensors'], outputs=[run/'model.safetensors', run/'model.json'],
+        recipe=recipe(FinetuneConfig), fresh=[run]))
     models = [str(run/'model.safetensors')]
     step('predict + carbon', lambda: run_notebook('predict', nbs/'predict.ipynb', dict(
         models=models, landscape=str(land), out=str(out/'predict'), carbon=str(out/'carbon'), device=device), inputs=[*models, land],

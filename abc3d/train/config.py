@@ -11,7 +11,8 @@ import yaml
 from ..core import DataError
 
 # %% auto #0
-__all__ = ['RULES', 'check_setting', 'RunConfig', 'PretrainConfig', 'FinetuneConfig', 'load_config']
+__all__ = ['RULES', 'RUNTIME_SETTINGS', 'BUDGET_SETTINGS', 'check_setting', 'RunConfig', 'PretrainConfig', 'FinetuneConfig',
+           'load_config', 'changed_settings']
 
 # %% ../../nbs/train/43_config.ipynb #6373725e
 def _at_least(lo): return (lambda v: v >= lo), f"at least {lo}"
@@ -124,3 +125,20 @@ def load_config(cls, path=None, **overrides) -> RunConfig:
         if path and any(e.args[0].startswith(f"setting '{k}'") for k in values if k not in overrides or overrides[k] is None):
             raise DataError(path, e.args[0]) from None   # the bad value came from the file: name it
         raise
+
+# %% ../../nbs/train/43_config.ipynb #e8fa7781
+RUNTIME_SETTINGS = ('resume', 'num_workers', 'devices', 'nodes', 'accelerator', 'precision', 'ckpt_every', 'out')   # how a run is carried out, not what it learns
+BUDGET_SETTINGS = ('epochs', 'max_steps')        # an unfinished run may be resumed with another budget
+
+def changed_settings(saved:dict,                 # a run's config.yaml, as loaded
+                     cfg:RunConfig,              # the settings it is asked to go on with
+                     finished:bool=False,        # the run has its result: its budget is spent
+                    ) -> dict[str, tuple]:
+    "{setting: (as run, as asked)} for every setting of `cfg` that changes what the saved run learns; a setting the saved run lacks (made by an older version) counts."
+    skip, out = set(RUNTIME_SETTINGS) | (set() if finished else set(BUDGET_SETTINGS)), {}
+    for f in fields(cfg):
+        if f.name in skip: continue
+        now, old = getattr(cfg, f.name), saved.get(f.name, '(absent)')
+        same = (Path(str(old)).resolve() == Path(str(now)).resolve()) if f.name == 'store' else old == now
+        if not same: out[f.name] = (old, now)
+    return out

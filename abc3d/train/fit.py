@@ -24,7 +24,7 @@ import abc3d.train.calibrate                      # adds `FinetuneTask.calibrate
 import abc3d.train.refit                          # adds `FinetuneTask.refit_heads`
 from .ood import fit_ood
 from .progress import StepProgress
-from .config import RunConfig, PretrainConfig, FinetuneConfig, load_config
+from .config import RunConfig, PretrainConfig, FinetuneConfig, load_config, changed_settings
 from .slurm import Requeue, check_requeue, rank_agreement, slurm_job, srun_step
 
 # %% auto #0
@@ -94,6 +94,12 @@ def _prepare(cfg:RunConfig, name:str) -> tuple[Path, Path, Path|None]:
     last = out/'checkpoints'/'last.ckpt'
     if last.exists() and not cfg.resume:
         raise DataError(out, "holds a run already; pass --resume to continue it, or choose another --out")
+    cfg.store = str(store)
+    if last.exists() and (out/'config.yaml').exists():  # go on only with the settings the run was made with
+        saved = yaml.safe_load((out/'config.yaml').read_text()) or {}
+        diff = changed_settings(saved, cfg, finished=(out/'result.json').exists())
+        if diff: raise DataError(out, f"holds a run made with other settings ({'; '.join(f'{k}: {a} as run, {b} now' for k, a, b in ((k, *v) for k, v in diff.items()))}): "
+                                      "resume it with those, or choose another --out (or remove the folder) to start afresh")
     open_store(store)                                # a missing, unfinished or damaged store: an error before the run folder exists
     out.mkdir(parents=True, exist_ok=True)
     csv = out/'logs'/'metrics.csv'
