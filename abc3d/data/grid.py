@@ -19,7 +19,7 @@ from ..core import DataError
 from .readers import era5_at
 
 # %% auto #0
-__all__ = ['utm_epsg', 'AnalysisGrid', 'open_raster', 'coregister', 'block_percentile', 'slope_aspect', 'to_grid_xy',
+__all__ = ['utm_epsg', 'AnalysisGrid', 'open_raster', 'warp', 'coregister', 'block_percentile', 'slope_aspect', 'to_grid_xy',
            'rasterize_points', 'climate_context', 'tiff_profile', 'cog_from_tiff', 'write_cog', 'is_cog']
 
 # %% ../../nbs/data/12_grid.ipynb #d2f29569
@@ -111,15 +111,15 @@ def open_raster(path):
         src.close(); raise DataError(path, "raster has no CRS")
     return src
 
-def coregister(src,                    # an open rasterio dataset (see `open_raster`) or a path
-               grid:AnalysisGrid,      # the target grid (or a window of it)
-               resampling:str='bilinear',
-               bands:list[int]|None=None,  # 1-based band indexes; None = all
-               scale:float=1.0, offset:float=0.0,  # physical = DN * scale + offset
-               nodata=None,            # source nodata; default the file's
-               dtype='float32',
-              ) -> xr.DataArray:
-    "Warp raster bands onto `grid`; returns a (band, y, x) DataArray with CRS, transform and nodata."
+def warp(src,                          # an open rasterio dataset (see `open_raster`) or a path
+         grid:AnalysisGrid,            # the target grid (or a window of it)
+         resampling:str='bilinear',
+         bands:list[int]|None=None,    # 1-based band indexes; None = all
+         scale:float=1.0, offset:float=0.0,  # physical = DN * scale + offset
+         nodata=None,                  # source nodata; default the file's
+         dtype='float32',
+        ) -> np.ndarray:
+    "Raster bands warped onto `grid` as an array [band, y, x] (NaN, or the nodata value for integer types, where none): `coregister` without coordinates, for hot loops."
     own = not hasattr(src, 'read')
     if own: src = open_raster(src)
     if resampling.startswith('p'):
@@ -143,9 +143,23 @@ def coregister(src,                    # an open rasterio dataset (see `open_ras
             data = arr.astype(dtype).filled(np.nan)
             if scale != 1.0 or offset != 0.0: data = data * np.asarray(scale, dtype) + np.asarray(offset, dtype)
         else: data = arr.filled(dst_nodata).astype(dtype)
-        descs = [src.descriptions[b-1] or f'band{b}' for b in bands]
     finally:
         if own: src.close()
+    return data
+
+def coregister(src, grid:AnalysisGrid, resampling:str='bilinear', bands:list[int]|None=None, scale:float=1.0, offset:float=0.0,
+               nodata=None, dtype='float32') -> xr.DataArray:
+    "Warp raster bands onto `grid` (arguments as `warp`); returns a (band, y, x) DataArray with CRS, transform and nodata."
+    own = not hasattr(src, 'read')
+    if own: src = open_raster(src)
+    try:
+        data = warp(src, grid, resampling, bands, scale, offset, nodata, dtype)
+        descs = [src.descriptions[b-1] or f'band{b}' for b in (bands or range(1, src.count + 1))]
+        nodata = src.nodata if nodata is None else nodata
+    finally:
+        if own: src.close()
+    floaty = np.dtype(dtype).kind == 'f'
+    dst_nodata = np.nan if floaty else (nodata if nodata is not None else 0)
     x = grid.transform.c + grid.res * (np.arange(grid.width) + 0.5)
     y = grid.transform.f - grid.res * (np.arange(grid.height) + 0.5)
     da = xr.DataArray(data, dims=('band', 'y', 'x'), coords={'band': descs, 'y': y, 'x': x})
@@ -173,17 +187,13 @@ def block_percentile(x:np.ndarray,     # [C, H*f, W*f] values, NaN where missing
     vlo, vhi = (np.take_along_axis(b, i[..., None], -1)[..., 0] for i in (lo, hi))
     return np.where(n >= max(1, min_share*f*f), vlo + (pos - lo)*(vhi - vlo), np.nan)
 
-def _percentile_cells(src, grid, q, bands, scale, offset, nodata, dtype) -> xr.DataArray:
+def _percentile_cells(src, grid, q, bands, scale, offset, nodata, dtype) -> np.ndarray:
     "Percentile `q` of a much finer raster per grid cell: nearest onto the grid refined by the size ratio, then per-block percentiles."
     if np.dtype(dtype).kind != 'f': raise DataError(src.name, f"percentile resampling needs a float dtype, not {dtype}")
     f = _refine(src, grid)
     fine = AnalysisGrid(grid.crs, grid.transform @ Affine.scale(1/f), grid.width*f, grid.height*f)
-    x = coregister(src, fine, 'nearest', bands, scale, offset, nodata, 'float32')
-    data = block_percentile(x.values, f, q).astype(dtype) if np.isfinite(x.values).any() else np.full((x.shape[0], *grid.shape), np.nan, dtype)
-    xs = grid.transform.c + grid.res*(np.arange(grid.width) + 0.5)
-    ys = grid.transform.f - grid.res*(np.arange(grid.height) + 0.5)
-    da = xr.DataArray(data, dims=('band', 'y', 'x'), coords={'band': x.band.values, 'y': ys, 'x': xs})
-    return da.rio.write_crs(grid.crs).rio.write_transform(grid.transform).rio.write_nodata(np.nan, encoded=False)
+    x = warp(src, fine, 'nearest', bands, scale, offset, nodata, 'float32')
+    return block_percentile(x, f, q).astype(dtype) if np.isfinite(x).any() else np.full((x.shape[0], *grid.shape), np.nan, dtype)
 
 # %% ../../nbs/data/12_grid.ipynb #8936acf8
 def slope_aspect(elev:np.ndarray, res:float):

@@ -9,7 +9,7 @@ from fastcore.basics import patch
 from rasterio.windows import Window
 from ..core import DataError, CatalogError, progress
 from .catalog import Catalog, modality_files, RASTER_KINDS
-from .grid import AnalysisGrid, open_raster, coregister, slope_aspect, rasterize_points, to_grid_xy, climate_context
+from .grid import AnalysisGrid, open_raster, warp, slope_aspect, rasterize_points, to_grid_xy, climate_context
 from . import readers, points, pointcloud
 
 # %% auto #0
@@ -124,11 +124,11 @@ def extract(self:RegionSources, row:int, col:int,
             data, mask, seen = [], [], False
             for d in self.dates[n]:
                 srcs = self.rasters[n][d]
-                x = np.concatenate([coregister(srcs[b], g, _default_resampling(m, g.res), scale=m.scale, offset=m.offset,
-                                               nodata=m.nodata).values for b in m.band_names])
+                x = np.concatenate([warp(srcs[b], g, _default_resampling(m, g.res), scale=m.scale, offset=m.offset,
+                                         nodata=m.nodata) for b in m.band_names])
                 ok = np.isfinite(x).all(0)
                 seen |= bool(ok.any())
-                if m.qa: ok &= _qa_clear(coregister(srcs[m.qa['band']], g, 'nearest', nodata=m.qa.get('nodata'), dtype='uint8').values[0], m.qa)
+                if m.qa: ok &= _qa_clear(warp(srcs[m.qa['band']], g, 'nearest', nodata=m.qa.get('nodata'), dtype='uint8')[0], m.qa)
                 data.append(np.where(ok, x, np.nan)); mask.append(ok[None])
             if not seen and m.inputs_to and strict:
                 raise DataError(srcs[m.band_names[0]].name, f"no date has a valid pixel in the chip at row {row}, col {col} of region '{self.region['name']}'")
@@ -165,8 +165,8 @@ def _raster(self:RegionSources, n:str, row:int, col:int, height:int, width:int, 
     pad = 1 if any(b.derived for b in m.bands) else 0
     g = self.grid.window(Window(col - pad, row - pad, width + 2*pad, height + 2*pad))
     cls = m.kind == 'class_raster'
-    x = coregister(src, g, _default_resampling(m, self.grid.res), bands=list(range(1, len(read) + 1)),
-                   scale=m.scale, offset=m.offset, nodata=m.nodata, dtype=m.dtype if cls else 'float32').values
+    x = warp(src, g, _default_resampling(m, self.grid.res), bands=list(range(1, len(read) + 1)),
+             scale=m.scale, offset=m.offset, nodata=m.nodata, dtype=m.dtype if cls else 'float32')
     if pad:
         s, asin, acos = slope_aspect(x[0], self.grid.res)
         derived = {'slope': s, 'aspect_sin': asin, 'aspect_cos': acos}

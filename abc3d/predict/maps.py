@@ -4,7 +4,7 @@
 
 # %% ../../nbs/predict/51_maps.ipynb #0c2f5fb0
 from __future__ import annotations
-import json, shutil, time
+import json, os, shutil, time
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -219,18 +219,19 @@ def predict_region(models:list[Predictor], cat:Catalog, region:dict, grid:Analys
         pool.shutdown(wait=True, cancel_futures=True); bar.close(); src.close()
     if step + done < len(rows):
         return dict(region=name, reused=False, windows=done * len(cols), complete=False)
-    written = []
     for f in maps.glob('.*') if maps.exists() else []:            # what a run killed while writing its maps left: swept
         if f.is_dir(): shutil.rmtree(f)
         else: f.unlink()
-    for f, (t, dt, nd, desc, units) in files.items():
+    def cog(f):
+        t, dt, nd, desc, units = files[f]
         kind, _, _, codes = products[t]
         tags = dict(task=t, model_sha256=models[owner[t]].sha256)
         if codes is not None and f == t: tags['class_codes'] = ','.join(map(str, codes))
         if f == f'{t}_std' and hasattr(models[owner[t]].task, 'interval_z'):   # a calibrated model's interval half-widths in this std, per band
             tags['interval_z'] = json.dumps({'levels': list(INTERVAL_LEVELS), 'z': models[owner[t]].task.interval_z(t, INTERVAL_LEVELS).tolist()})
-        written.append(cog_from_tiff(work/f'{f}.tif', maps/f'{f}.tif', desc, units, tags,
-                                     resampling='nearest' if dt == 'uint8' else 'average', work=work))   # half-written COGs stay in the work folder
+        return cog_from_tiff(work/f'{f}.tif', maps/f'{f}.tif', desc, units, tags,
+                             resampling='nearest' if dt == 'uint8' else 'average', work=work)   # half-written COGs stay in the work folder
+    with ThreadPoolExecutor(min(4, os.cpu_count() or 1)) as ex: written = list(ex.map(cog, files))   # GDAL writes outside the GIL
     extra = {}
     if 'ood' in products:
         with rasterio.open(maps/'ood.tif') as f: s = f.read(1)
