@@ -42,7 +42,16 @@ class LabelError(_Strict):
     offset: float = 0.0                      # target units
     sd: float = Field(0.0, ge=0)             # absolute noise, target units (1-sigma)
     rel_sd: float = Field(0.0, ge=0)         # relative noise, share of the converted value (1-sigma)
+    # the part of rel_sd by which the truth scatters around the label: a label that is itself a model's prediction (an allometry
+    # of canopy height) misses what no input shows either (wood density): Berkson error. A model trained on it misses it too, so
+    # calibration on such labels cannot see it and the intervals add it (`FinetuneTask.calibrate`)
+    model_rel_sd: float = Field(0.0, ge=0)
     source: str                              # where the numbers come from: a citation, or 'simulator definition: ...'
+
+    @model_validator(mode='after')
+    def _model_part(self):
+        if self.model_rel_sd > self.rel_sd: raise ValueError(f"model_rel_sd {self.model_rel_sd} is a part of rel_sd {self.rel_sd}: it cannot be larger")
+        return self
 
 RESAMPLINGS = ('bilinear', 'nearest', 'mode', 'average', 'max', 'cubic', 'p50', 'p75', 'p90', 'p95', 'p98')
 

@@ -15,7 +15,7 @@ from .sources import RegionSources
 
 # %% auto #0
 __all__ = ['SPLITS', 'SPLIT_BLOCK', 'SPLIT_FRACTIONS', 'CHUNK_CHIPS', 'SHARD_CHIPS', 'block_split', 'fill_shards', 'build_chips',
-           'open_store', 'summary', 'verify_store', 'label_model', 'convert_labels', 'slurm_cluster']
+           'open_store', 'summary', 'verify_store', 'label_model', 'model_rel_sd', 'convert_labels', 'slurm_cluster']
 
 # %% ../../nbs/data/14_chips.ipynb #e2a3ee6e
 SPLITS = ('train', 'val', 'test')
@@ -343,6 +343,11 @@ def label_model(m:dict, bands:list[int]) -> np.ndarray:
     le = m.get('label_error') or {}
     return np.array([[float((le.get(m['bands'][b]) or {}).get(k, d)) for b in bands]
                      for k, d in (('gain', 1.), ('offset', 0.), ('sd', 0.), ('rel_sd', 0.))], 'float32')
+
+def model_rel_sd(m:dict, bands:list[int]) -> np.ndarray:
+    "[C] relative spread of the truth around a label source's `bands` (the catalog's `label_error.model_rel_sd`, Berkson error; 0 where absent)."
+    le = m.get('label_error') or {}
+    return np.array([float((le.get(m['bands'][b]) or {}).get('model_rel_sd', 0.)) for b in bands], 'float32')
 
 def convert_labels(v:np.ndarray,       # raw labels [B, C, H, W] (NaN where none)
                    model:np.ndarray,   # `label_model` [4, C]

@@ -46,12 +46,18 @@ def _to(x, device):
 @patch
 def calibrate(self:FinetuneTask, batches,           # an iterable of batches: the validation split
               max_pixels:int=20000, seed:int=0,
-              label_noise:bool=False                # take the labels' stated noise off (only for label errors independent of the model's)
+              label_noise:bool=False,               # take the labels' stated noise off (only for label errors independent of the model's)
+              model_rel_sd:dict|None=None,          # {task: {label source index: [C] relative spread of the truth about that source}}
              ) -> dict[str, dict]:
-    "Fit and set the conformal intervals of every regression task and channel on the labels of `batches`; returns {task: {'n', 'std_factor', 'z68', 'z95'}} (per channel)."
+    "Fit and set the conformal intervals of every regression task and channel on the labels of `batches`, and the truth's spread about them that labels cannot show; returns {task: {'n', 'std_factor', 'z68', 'z95', 'model_rel_sd'}} (per channel)."
     tasks = [t for t in self.tasks if not TASKS[t].is_classes]
     gauss, one = gaussian_z(), INTERVAL_LEVELS.index(ONE_SIGMA)
-    for t in tasks: getattr(self, f'calib_{t}').fill_(1.); getattr(self, f'zq_{t}').copy_(gauss.expand_as(getattr(self, f'zq_{t}')))
+    for t in tasks:
+        getattr(self, f'calib_{t}').fill_(1.); getattr(self, f'zq_{t}').copy_(gauss.expand_as(getattr(self, f'zq_{t}'))); getattr(self, f'berk_{t}').zero_()
+    table = {t: torch.zeros(len(TASKS[t].label_modalities()) + 1, TASKS[t].channels, dtype=torch.float64) for t in tasks}   # row -1: no label
+    for t, rows in (model_rel_sd or {}).items():
+        for k, r in rows.items():
+            if t in table: table[t][k] = torch.as_tensor(r, dtype=torch.float64)
     acc = {t: [] for t in tasks}
     was = self.training; self.eval()
     with torch.no_grad():
@@ -65,17 +71,22 @@ def calibrate(self:FinetuneTask, batches,           # an iterable of batches: th
                 noise = b.get('label_var', {}).get(t) if label_noise else None
                 if noise is None: noise = torch.zeros_like(value)
                 pick = lambda x: x.permute(0, 2, 3, 1)[m].double().cpu().numpy()              # [n, C]
-                acc[t].append(np.stack([pick(pred[t]['mean'] - value), pick(pred[t]['std']), pick(noise.expand_as(value))]))
+                src = b.get('label_source', {}).get(t)
+                if src is not None and src.ndim == 4: src = src[:, 0]                        # [B, H, W]: which source labels each pixel (-1: none)
+                rel = table[t][src.long().cpu()].permute(0, 3, 1, 2) if src is not None else torch.zeros_like(value.double().cpu())   # [B, C, H, W]
+                acc[t].append(np.stack([pick(pred[t]['mean'] - value), pick(pred[t]['std']), pick(noise.expand_as(value)), pick(rel.to(value.device))]))
     self.train(was)
     rng, out = np.random.default_rng(seed), {}
     for t in tasks:
-        a = np.concatenate(acc[t], 1) if acc[t] else np.zeros((3, 0, TASKS[t].channels))
+        a = np.concatenate(acc[t], 1) if acc[t] else np.zeros((4, 0, TASKS[t].channels))
         if a.shape[1] > max_pixels: a = a[:, rng.choice(a.shape[1], max_pixels, replace=False)]
         if a.shape[1] == 0: out[t] = {'n': 0}; continue
-        z = np.stack([conformal_z(*a[:, :, c]) for c in range(a.shape[2])])          # [C, L], in the raw std
+        z = np.stack([conformal_z(*a[:3, :, c]) for c in range(a.shape[2])])        # [C, L], in the raw std
+        berk = np.sqrt(np.mean(a[3] ** 2, 0))                                         # the labels' share-weighted spread of the truth
         f = np.maximum(z[:, one], 1e-6)
         getattr(self, f'calib_{t}').copy_(torch.tensor(f))
         getattr(self, f'zq_{t}').copy_(torch.tensor(z / f[:, None]))
+        getattr(self, f'berk_{t}').copy_(torch.tensor(berk))
         zz = self.interval_z(t).tolist()
-        out[t] = {'n': int(a.shape[1]), 'std_factor': f.tolist(), 'z68': [r[0] for r in zz], 'z95': [r[1] for r in zz]}
+        out[t] = {'n': int(a.shape[1]), 'std_factor': f.tolist(), 'z68': [r[0] for r in zz], 'z95': [r[1] for r in zz], 'model_rel_sd': berk.round(4).tolist()}
     return out

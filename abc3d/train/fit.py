@@ -15,7 +15,7 @@ from lightning.pytorch.plugins.environments import SLURMEnvironment
 from ..core import DataError, Stopped, data_dir, write_json, atomic_path
 from .checkpoint import AtomicCheckpointIO, export_weights, load_weights, file_sha256
 from ..data.loader import ChipDataModule, input_norm, adopt_norm
-from ..data.chips import open_store
+from ..data.chips import open_store, model_rel_sd
 from ..models.encoder import EncoderConfig
 from ..tasks import TASKS, task_list, class_codes, class_channels, loss_since
 from .pretrain import PretrainTask, scaled_lr
@@ -250,7 +250,9 @@ def run_finetune(cfg:FinetuneConfig) -> dict:
         try: refit = task.refit_heads(batches(train, list(range(len(train)))), val_batches(),
                                       steps=min(cfg.refit_steps, 10 * int(trainer.global_step)), seed=cfg.seed)
         finally: train.augment = aug
-    calib = task.calibrate(val_batches())
+    rel = {t: {TASKS[t].label_modalities().index(n): model_rel_sd(val.meta['modalities'][n], bands) for n, bands in val.sources[t]}
+           for t in task.tasks if not TASKS[t].is_classes and t in val.sources}
+    calib = task.calibrate(val_batches(), model_rel_sd=rel)
     pick = np.random.default_rng(cfg.seed).permutation(len(train))[:64].tolist()    # the inputs the model learnt from
     known = lambda: batches(train, pick)
     try: ood = fit_ood(itertools.chain(known(), val_batches()), [m for m in task.modalities if m in train.inputs])
