@@ -276,7 +276,7 @@ def run_pipeline(out=None,                 # run folder (default <data dir>/run)
         print(f"{name}: {'reused' if isinstance(r, dict) and r.get('reused') else 'done'} in {steps[-1]['seconds']} s", flush=True)
         return r
     step('landscape', lambda: {'reused': False, **{'path': str(build_landscape(land, **(landscape_kw or {})))}})
-    step('chips', lambda: build_chips(land, store))
+    step('chips', lambda: build_chips(land, store, overwrite=True))     # the job's own store: rebuilt when the landscape or catalog changed
     nbs = out/'notebooks'
     common = dict(store=str(store), preset=preset, seed=seed, accelerator='gpu' if device.startswith('cuda') else 'cpu', epochs=10**6)
     meta = store/'zarr.json'                                                  # rewritten whenever the store is (re)built
