@@ -4,7 +4,7 @@
 
 # %% ../../nbs/data/15_loader.ipynb #842ee3df
 from __future__ import annotations
-import itertools, os
+import os
 from pathlib import Path
 import numpy as np, pandas as pd, torch, zarr
 import lightning as L
@@ -13,10 +13,11 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from ..core import DataError
 from ..tasks import TASKS, encode_classes, loss_since
 from .chips import open_store, SPLITS, CHUNK_CHIPS, label_model, convert_labels
+from .shards import ShardReader
 
 # %% auto #0
-__all__ = ['ChipDataset', 'ShardReader', 'model_input', 'label_draw', 'input_norm', 'adopt_norm', 'label_audit',
-           'ChunkBatchSampler', 'ResumableLoader', 'ChipDataModule']
+__all__ = ['ChipDataset', 'model_input', 'label_draw', 'input_norm', 'adopt_norm', 'label_audit', 'ChunkBatchSampler',
+           'ResumableLoader', 'ChipDataModule']
 
 # %% ../../nbs/data/15_loader.ipynb #4d09ccf2
 def _dihedral(x:np.ndarray, k:int) -> np.ndarray:
@@ -78,73 +79,6 @@ class ChipDataset(Dataset):
         return [self.meta['modalities'][modality]['bands'][i] for i in self.inputs[modality]]
 
 # %% ../../nbs/data/15_loader.ipynb #07921f16
-_EMPTY = 2**64 - 1                                   # an inner chunk never written (all fill value) in a shard index
-
-class ShardReader:
-    "Rows of a sharded zarr v3 array on local disk, read straight from its shard files: per shard one index read (checksum verified), each needed inner chunk one `pread` and one blosc decode."
-    def __init__(self, path:Path, shape:tuple, dtype, shard:tuple, inner:tuple, fill):
-        self.path, self.shape, self.dtype, self.shard, self.inner, self.fill = Path(path), shape, np.dtype(dtype).newbyteorder('<'), shard, inner, fill
-        self.grid = tuple(s // i for s, i in zip(shard, inner))
-
-    @classmethod
-    def of(cls, arr) -> ShardReader|None:
-        "A reader of the zarr array `arr` where its layout is the chip store's (local files, one shard along every axis but the first, blosc inner chunks, the index at the end with its crc32c); None for any other."
-        try: root, md = Path(arr.store_path.store.root), arr.metadata.to_dict()
-        except AttributeError: return None
-        codecs, shape = md.get('codecs', []), tuple(md.get('shape', ()))
-        if md.get('zarr_format') != 3 or len(codecs) != 1 or codecs[0]['name'] != 'sharding_indexed': return None
-        c, shard = codecs[0]['configuration'], tuple(md['chunk_grid']['configuration']['chunk_shape'])
-        inner = tuple(c['chunk_shape'])
-        endian = [x.get('configuration', {}).get('endian', 'little') for x in c['codecs'] + c['index_codecs'] if x['name'] == 'bytes']
-        if ([x['name'] for x in c['codecs']] != ['bytes', 'blosc'] or [x['name'] for x in c['index_codecs']] != ['bytes', 'crc32c']
-                or c.get('index_location', 'end') != 'end' or set(endian) != {'little'}
-                or md['chunk_key_encoding'] != {'name': 'default', 'configuration': {'separator': '/'}}
-                or shard[1:] != shape[1:] or any(s % i for s, i in zip(shard, inner))): return None
-        return cls(root/arr.path, shape, arr.dtype, shard, inner, arr.fill_value)
-
-    def _index(self, fd, size:int, name) -> np.ndarray:
-        import google_crc32c
-        n = int(np.prod(self.grid)) * 16
-        raw = os.pread(fd, n + 4, size - n - 4)
-        if len(raw) != n + 4 or google_crc32c.value(raw[:-4]) != int.from_bytes(raw[-4:], 'little'):
-            raise DataError(name, "shard index damaged (its checksum differs): remove the store and run `abc3d chips` to rebuild it")
-        return np.frombuffer(raw[:-4], '<u8').reshape(*self.grid, 2)
-
-    def read(self, chips:np.ndarray,              # rows (sorted)
-             lo:int=0, hi:int|None=None,          # the range on axis 2 (bands) to return
-            ) -> np.ndarray:
-        "Rows `chips` of the array, axis 2 cut to [lo, hi)."
-        from numcodecs import blosc
-        chips, nd = np.asarray(chips), len(self.shape)
-        hi = self.shape[2] if hi is None and nd > 2 else hi
-        out = np.empty((len(chips), *self.shape[1:2], *([hi - lo] if nd > 2 else []), *self.shape[3:]), self.dtype)
-        S0, inner = self.shard[0], self.inner
-        for s in np.unique(chips // S0):
-            sel = np.flatnonzero(chips // S0 == s)
-            local = chips[sel] - s * S0
-            name = self.path/'c'/'/'.join(map(str, [s] + [0] * (nd - 1)))
-            ks = [np.unique(local // inner[0])] + [range(g) for g in self.grid[1:]]
-            if nd > 2: ks[2] = range(lo // inner[2], (hi - 1) // inner[2] + 1)
-            try: fd = os.open(name, os.O_RDONLY)
-            except FileNotFoundError: fd = None                     # a shard never written: all fill value
-            try:
-                index = self._index(fd, os.fstat(fd).st_size, name) if fd is not None else None
-                for k in itertools.product(*ks):
-                    off, nb = (int(v) for v in index[k]) if index is not None else (_EMPTY, _EMPTY)
-                    block = (np.full(inner, self.fill, self.dtype) if off == _EMPTY else
-                             np.frombuffer(blosc.decompress(os.pread(fd, nb, off)), self.dtype).reshape(inner))
-                    rows = local // inner[0] == k[0]
-                    dst, src = [sel[rows]], [local[rows] - k[0] * inner[0]]
-                    for a in range(1, nd):
-                        a0, a1 = k[a] * inner[a], min((k[a] + 1) * inner[a], self.shape[a])
-                        if a == 2: a0, a1 = max(a0, lo), min(a1, hi)
-                        dst.append(slice(a0 - (lo if a == 2 else 0), a1 - (lo if a == 2 else 0)))
-                        src.append(slice(a0 - k[a] * inner[a], a1 - k[a] * inner[a]))
-                    out[tuple(dst)] = block[tuple(src)]
-            finally:
-                if fd is not None: os.close(fd)
-        return out
-
 def _read(arr, chips:np.ndarray, bands=None) -> np.ndarray:
     "Rows `chips` (sorted) of a store array (a zarr array or its `ShardReader`), optionally a band subset on axis 2; reads whole-chunk slices only."
     if bands is not None:
