@@ -4,52 +4,71 @@
 
 # %% ../../nbs/train/41a_calibrate.ipynb #87ba5c31
 from __future__ import annotations
+import copy
 from statistics import NormalDist
 import numpy as np, torch
 from fastcore.basics import patch
 from ..tasks import TASKS
+from ..models.heads import gaussian_nll, scale, unscale
 from .finetune import FinetuneTask, INTERVAL_LEVELS, ONE_SIGMA, gaussian_z
 
 # %% auto #0
-__all__ = ['conformal_z']
+__all__ = ['conformal_z', 'crossfit_residuals']
 
 # %% ../../nbs/train/41a_calibrate.ipynb #8002c42b
 def conformal_z(err:np.ndarray,                   # prediction minus label [n]
                 std:np.ndarray,                   # predicted std [n]
                 noise:np.ndarray|None=None,       # variance of the label's own error [n], or None
                 levels=INTERVAL_LEVELS) -> np.ndarray:
-    "Split-conformal half-widths in `std` at each of `levels` [L]: the smallest z with ⌈(n+1)q⌉ of the n labels inside ±sqrt((z·std)² + z_q²·noise)."
+    "Split-conformal half-widths in `std` at each of `levels` [L]: the smallest z with ⌈(n+1)q⌉ of the n labels inside ±sqrt((z·std)² + z_q²·noise); a level above n/(n+1), which n labels cannot certify, takes the largest residual widened by the Gaussian ratio of the two levels."
     err, std = np.abs(np.asarray(err, float)), np.asarray(std, float)
     ok = np.isfinite(err) & np.isfinite(std) & (std > 0)
     err, std = err[ok], std[ok]
     n = len(err)
     if n == 0: raise ValueError("no finite residual with a positive std to calibrate on")
-    if noise is None or not np.any(np.nan_to_num(np.asarray(noise, float)[ok]) > 0):
-        z = np.sort(err / std)
-        return np.array([z[min(n, int(np.ceil((n + 1) * q))) - 1] for q in levels])
-    noise = np.nan_to_num(np.asarray(noise, float)[ok]).clip(min=0)
-    out = []
-    for q in levels:
-        k, need = NormalDist().inv_cdf((1 + q) / 2), min(n, int(np.ceil((n + 1) * q)))
+    noise = np.nan_to_num(np.asarray(noise, float)[ok]).clip(min=0) if noise is not None else None
+    plain = noise is None or not np.any(noise > 0)
+    zs = np.sort(err / std) if plain else None
+    def certified(q):
+        need = min(n, int(np.ceil((n + 1) * q)))
+        if plain: return zs[need - 1]
+        k = NormalDist().inv_cdf((1 + q) / 2)
         lo, hi = 0., max(1., float(np.max(err / std)))
         for _ in range(60):                      # bisection: coverage grows with z
             mid = (lo + hi) / 2
             lo, hi = (mid, hi) if (err <= np.sqrt((mid * std) ** 2 + k * k * noise)).sum() < need else (lo, mid)
-        out.append(hi)
-    return np.array(out)
+        return hi
+    top, g = n / (n + 1), lambda q: NormalDist().inv_cdf((1 + q) / 2)
+    return np.array([certified(q) if q <= top else certified(top) * g(q) / g(top) for q in levels])
 
 def _to(x, device):
     if isinstance(x, dict): return {k: _to(v, device) for k, v in x.items()}
     if isinstance(x, tuple): return tuple(_to(v, device) for v in x)
     return x.to(device) if torch.is_tensor(x) else x
 
+def _labelled(b:dict, t:str, pred:dict, rel_table:torch.Tensor, label_noise:bool=False):
+    "At the labelled pixels of task `t` in batch `b`: [4, n, C] (prediction minus label, predicted std, the label's noise or 0, the truth's relative spread about its source) and the mask [B, H, W]; None without labels."
+    value, mask = b['targets'][t]
+    m = mask[:, 0] & torch.isfinite(value).all(1)
+    if not m.any(): return None
+    noise = b.get('label_var', {}).get(t) if label_noise else None
+    if noise is None: noise = torch.zeros_like(value)
+    pick = lambda x: x.permute(0, 2, 3, 1)[m].double().cpu().numpy()              # [n, C]
+    src = b.get('label_source', {}).get(t)
+    if src is not None and src.ndim == 4: src = src[:, 0]                        # [B, H, W]: which source labels each pixel (-1: none)
+    rel = rel_table[src.long().cpu()].permute(0, 3, 1, 2) if src is not None else torch.zeros_like(value.double().cpu())   # [B, C, H, W]
+    return np.stack([pick(pred[t]['mean'] - value), pick(pred[t]['std']), pick(noise.expand_as(value)), pick(rel.to(value.device))]), m
+
 @patch
 def calibrate(self:FinetuneTask, batches,           # an iterable of batches: the validation split
               max_pixels:int=20000, seed:int=0,
               label_noise:bool=False,               # take the labels' stated noise off (only for label errors independent of the model's)
               model_rel_sd:dict|None=None,          # {task: {label source index: [C] relative spread of the truth about that source}}
+              train_batches=None,                   # an iterable of batches: the training split without augmentation, for tasks with few validation labels
+              min_labels:int=100,                   # a task with fewer validation labels adds cross-fitted residuals of the training labels
+              steps:int=600,                        # Adam steps of each cross-fitted head
              ) -> dict[str, dict]:
-    "Fit and set the conformal intervals of every regression task and channel on the labels of `batches`, and the truth's spread about them that labels cannot show; returns {task: {'n', 'std_factor', 'z68', 'z95', 'model_rel_sd'}} (per channel)."
+    "Fit and set the conformal intervals of every regression task and channel on the labels of `batches` (and, for a task with fewer than `min_labels`, on cross-fitted residuals of `train_batches`), and the truth's spread about them that labels cannot show; returns {task: {'n', 'n_crossfit', 'std_factor', 'z68', 'z95', 'model_rel_sd'}} (per channel)."
     tasks = [t for t in self.tasks if not TASKS[t].is_classes]
     gauss, one = gaussian_z(), INTERVAL_LEVELS.index(ONE_SIGMA)
     for t in tasks:
@@ -65,22 +84,17 @@ def calibrate(self:FinetuneTask, batches,           # an iterable of batches: th
             b = _to(b, self.device)
             pred = self.predict(b)
             for t in tasks:
-                value, mask = b['targets'][t]
-                m = mask[:, 0] & torch.isfinite(value).all(1)
-                if not m.any(): continue
-                noise = b.get('label_var', {}).get(t) if label_noise else None
-                if noise is None: noise = torch.zeros_like(value)
-                pick = lambda x: x.permute(0, 2, 3, 1)[m].double().cpu().numpy()              # [n, C]
-                src = b.get('label_source', {}).get(t)
-                if src is not None and src.ndim == 4: src = src[:, 0]                        # [B, H, W]: which source labels each pixel (-1: none)
-                rel = table[t][src.long().cpu()].permute(0, 3, 1, 2) if src is not None else torch.zeros_like(value.double().cpu())   # [B, C, H, W]
-                acc[t].append(np.stack([pick(pred[t]['mean'] - value), pick(pred[t]['std']), pick(noise.expand_as(value)), pick(rel.to(value.device))]))
+                got = _labelled(b, t, pred, table[t], label_noise)
+                if got is not None: acc[t].append(got[0])
+    val = {t: np.concatenate(acc[t], 1) if acc[t] else np.zeros((4, 0, TASKS[t].channels)) for t in tasks}
+    few = [t for t in tasks if val[t].shape[1] < min_labels]
+    cross = crossfit_residuals(self, train_batches, few, table, steps=steps, seed=seed) if few and train_batches is not None and steps else {}
     self.train(was)
     rng, out = np.random.default_rng(seed), {}
     for t in tasks:
-        a = np.concatenate(acc[t], 1) if acc[t] else np.zeros((4, 0, TASKS[t].channels))
+        a = np.concatenate([val[t], cross[t]], 1) if t in cross else val[t]
         if a.shape[1] > max_pixels: a = a[:, rng.choice(a.shape[1], max_pixels, replace=False)]
-        if a.shape[1] == 0: out[t] = {'n': 0}; continue
+        if a.shape[1] == 0: out[t] = {'n': 0, 'n_crossfit': 0}; continue
         z = np.stack([conformal_z(*a[:3, :, c]) for c in range(a.shape[2])])        # [C, L], in the raw std
         berk = np.sqrt(np.mean(a[3] ** 2, 0))                                         # the labels' share-weighted spread of the truth
         f = np.maximum(z[:, one], 1e-6)
@@ -88,5 +102,65 @@ def calibrate(self:FinetuneTask, batches,           # an iterable of batches: th
         getattr(self, f'zq_{t}').copy_(torch.tensor(z / f[:, None]))
         getattr(self, f'berk_{t}').copy_(torch.tensor(berk))
         zz = self.interval_z(t).tolist()
-        out[t] = {'n': int(a.shape[1]), 'std_factor': f.tolist(), 'z68': [r[0] for r in zz], 'z95': [r[1] for r in zz], 'model_rel_sd': berk.round(4).tolist()}
+        out[t] = {'n': int(a.shape[1]), 'n_crossfit': int(cross[t].shape[1]) if t in cross else 0, 'std_factor': f.tolist(), 'z68': [r[0] for r in zz], 'z95': [r[1] for r in zz], 'model_rel_sd': berk.round(4).tolist()}
+    return out
+
+# %% ../../nbs/train/41a_calibrate.ipynb #ea0e6f00
+def _reset(head):
+    "A copy of `head` with fresh weights (same shape, floor and channels)."
+    new = copy.deepcopy(head).float().cpu()
+    for m in new.modules():
+        if m is not new and hasattr(m, 'reset_parameters'): m.reset_parameters()
+    return new
+
+def _fit_gaussian(head, x, y, steps:int, lr:float, beta:float, batch:int=8192):
+    "Adam on the β-NLL of normalised targets `y` [n, C] from features `x` [n, F]; the head in eval mode."
+    opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=0.05)
+    mask = torch.ones(min(batch, len(y)), 1, 1, 1, dtype=torch.bool)
+    g = torch.Generator().manual_seed(0)
+    head.train()
+    for _ in range(steps):
+        i = torch.randperm(len(y), generator=g)[:batch]
+        loss = gaussian_nll(*head(x[i][:, :, None, None]), y[i][:, :, None, None], mask[:len(i)], None, beta)
+        opt.zero_grad(); loss.backward(); opt.step()
+    return head.eval()
+
+def crossfit_residuals(self:FinetuneTask,              # a fine-tuned model
+                       batches,       # an iterable of batches: the training split, without augmentation
+                       tasks:list[str],                  # regression tasks to cross-fit
+                       rel_table:dict|None=None,         # {task: [sources + 1, C] truth's relative spread about each label source}
+                       folds:int=5, steps:int=600, lr:float=3e-3, seed:int=0) -> dict[str, np.ndarray]:
+    "{task: [4, n, C]} at the labelled pixels of `batches`, as `calibrate` collects them, with the residual of a head trained afresh on the frozen features of the other chip folds in place of the fine-tuned head's own."
+    x, y, a, chip = ({t: [] for t in tasks} for _ in range(4))
+    was, start = self.training, 0
+    self.eval()
+    with torch.no_grad():
+        for b in batches:
+            b = _to(b, self.device)
+            f, pred = self.features(b).permute(0, 2, 3, 1), self.predict(b)
+            for t in tasks:
+                table = (rel_table or {}).get(t, torch.zeros(len(TASKS[t].label_modalities()) + 1, TASKS[t].channels, dtype=torch.float64))
+                got = _labelled(b, t, pred, table)
+                if got is None: continue
+                a[t].append(got[0]); m = got[1]
+                x[t].append(f[m].float().cpu()); y[t].append(b['targets'][t][0].permute(0, 2, 3, 1)[m].float().cpu())
+                chip[t].append(torch.nonzero(m)[:, 0].cpu().numpy() + start)
+            start += len(b['latlon'])
+    self.train(was)
+    out, beta = {}, float(self.hparams.get('nll_beta', 0.))
+    for t in tasks:
+        if not x[t]: continue
+        X, Y, A, G = torch.cat(x[t]), torch.cat(y[t]), np.concatenate(a[t], 1), np.concatenate(chip[t])
+        places = np.unique(G)
+        if len(places) < 2: continue                              # one chip: nothing to hold out
+        K = min(folds, len(places))
+        fold = dict(zip(np.random.default_rng(seed).permutation(places), np.arange(len(places)) % K))
+        fo = np.array([fold[c] for c in G])
+        st = self.stats.get(t, {'mean': 0., 'std': 1.})
+        for k in range(K):
+            torch.manual_seed(seed + k)
+            head = _fit_gaussian(_reset(self.heads[t]), X[fo != k], scale(Y[fo != k], st), steps, lr, beta)
+            with torch.no_grad(): mu = unscale(*head(X[fo == k][:, :, None, None]), st)[0][:, :, 0, 0]
+            A[0, fo == k] = (mu - Y[fo == k]).double().numpy()
+        out[t] = A
     return out

@@ -101,7 +101,9 @@ class FinetuneConfig(RunConfig):
     nll_beta: float = 0.5
     # after fine-tuning each class head is trained again on the frozen features (Adam steps; 0: none) and the validation split keeps the
     # fine-tuned, the refitted or a pixel-only head (`refit_heads`): a rare class in a few chips (forest loss) is far from learnt in a
-    # few hundred steps of whole-chip batches. At most 10 refit steps per fine-tuning step, so a smoke run stays quick
+    # few hundred steps of whole-chip batches. A regression task with few validation labels (plots, soil profiles, flux towers) is
+    # calibrated also on cross-fitted residuals of its training labels, from heads of as many steps (`crossfit_residuals`).
+    # At most 10 such steps per fine-tuning step, so a smoke run stays quick
     refit_steps: int = 600
     arch: str = 'vit'                # 'vit': the (pretrained) encoder; 'unet': a small supervised U-Net from scratch (a baseline)
     label_fraction: float = 1.0      # share of the labelled training pixels kept (nested subsets per seed; val/test keep all)

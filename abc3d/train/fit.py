@@ -244,15 +244,16 @@ def run_finetune(cfg:FinetuneConfig) -> dict:
     val = dm.ds['val']                                   # conformal intervals on the validation labels, the same on every rank
     batches = lambda ds, pos: (ds[pos[i:i + cfg.batch_size]] for i in range(0, len(pos), cfg.batch_size))
     val_batches = lambda: batches(val, list(range(len(val))))
-    refit = {}
-    if cfg.refit_steps and len(val):                     # class heads trained again on frozen features; the validation split picks
-        aug, train.augment = train.augment, False
-        try: refit = task.refit_heads(batches(train, list(range(len(train)))), val_batches(),
-                                      steps=min(cfg.refit_steps, 10 * int(trainer.global_step)), seed=cfg.seed)
-        finally: train.augment = aug
+    refit, steps = {}, min(cfg.refit_steps, 10 * int(trainer.global_step))
+    train_batches = lambda: batches(train, list(range(len(train))))
     rel = {t: {TASKS[t].label_modalities().index(n): model_rel_sd(val.meta['modalities'][n], bands) for n, bands in val.sources[t]}
            for t in task.tasks if not TASKS[t].is_classes and t in val.sources}
-    calib = task.calibrate(val_batches(), model_rel_sd=rel)
+    aug, train.augment = train.augment, False            # heads refitted or cross-fitted on the training split as it is
+    try:
+        if cfg.refit_steps and len(val):                 # class heads trained again on frozen features; the validation split picks
+            refit = task.refit_heads(train_batches(), val_batches(), steps=steps, seed=cfg.seed)
+        calib = task.calibrate(val_batches(), model_rel_sd=rel, train_batches=train_batches(), steps=steps, seed=cfg.seed)   # few validation labels: + cross-fitted ones
+    finally: train.augment = aug
     pick = np.random.default_rng(cfg.seed).permutation(len(train))[:64].tolist()    # the inputs the model learnt from
     known = lambda: batches(train, pick)
     try: ood = fit_ood(itertools.chain(known(), val_batches()), [m for m in task.modalities if m in train.inputs])
