@@ -4,7 +4,7 @@
 
 # %% ../../nbs/baselines/56_study.ipynb #21774064
 from __future__ import annotations
-import json, shutil, time
+import hashlib, json, shutil, time
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 import numpy as np, pandas as pd
@@ -19,9 +19,9 @@ from ..predict.evaluate import evaluate
 from .gbm import train_gbm
 
 # %% auto #0
-__all__ = ['METHODS', 'REFERENCES', 'PROFILES', 'PRIMARY', 'StudyConfig', 'study_config', 'reference_maps', 'run_cell',
-           'source_table', 'study_table', 'study_summary', 'plot_fractions', 'plot_reliability', 'plot_scatter',
-           'run_study', 'format_study']
+__all__ = ['METHODS', 'REFERENCES', 'PROFILES', 'PRIMARY', 'StudyConfig', 'study_config', 'reference_maps', 'store_id',
+           'run_cell', 'source_table', 'study_table', 'study_summary', 'plot_fractions', 'plot_reliability',
+           'plot_scatter', 'run_study', 'format_study']
 
 # %% ../../nbs/baselines/56_study.ipynb #67d7945f
 METHODS = {'gbm': 'per-pixel LightGBM on hand features', 'unet': 'U-Net from scratch',
@@ -109,8 +109,13 @@ def reference_maps(kind:str, landscape, store, out, tasks:list[str]) -> Path:
     return Path(out)
 
 # %% ../../nbs/baselines/56_study.ipynb #a4f0154e
+def store_id(store) -> str:
+    "A short digest of what a chip store was built from (its plan, input files and contents): a store rebuilt at the same path gets another."
+    meta = open_store(store)[1]
+    return hashlib.sha256(json.dumps([meta.get(k) for k in ('plan', 'inputs', 'checksum')], sort_keys=True, default=str).encode()).hexdigest()[:16]
+
 def _pretrain(cfg:StudyConfig, store, out:Path) -> Path:
-    "The study's shared pretraining (resumed; started again when it was made with other settings)."
+    "The study's shared pretraining (resumed; started again when it was made with other settings or from a store since rebuilt)."
     from abc3d.train.config import load_config, PretrainConfig, changed_settings
     from abc3d.train.fit import run_pretrain
     import yaml
@@ -118,7 +123,10 @@ def _pretrain(cfg:StudyConfig, store, out:Path) -> Path:
     pc = load_config(PretrainConfig, store=str(store), out=str(d), preset=cfg.preset, epochs=10**6, max_steps=cfg.pretrain_steps,
                      batch_size=cfg.batch_size, accelerator='gpu' if cfg.device.startswith('cuda') else 'cpu', seed=0, resume=True)
     have = yaml.safe_load((d/'config.yaml').read_text()) if (d/'config.yaml').exists() else None
-    if have is not None and changed_settings(have, pc, finished=(d/'result.json').exists()): shutil.rmtree(d)
+    sid, mark = store_id(store), d/'store_id.txt'
+    if have is not None and (changed_settings(have, pc, finished=(d/'result.json').exists())
+                             or (mark.read_text().strip() if mark.exists() else None) != sid): shutil.rmtree(d)
+    d.mkdir(parents=True, exist_ok=True); mark.write_text(sid)
     return Path(run_pretrain(pc)['encoder'])
 
 def run_cell(method:str, fraction:float, seed:int, cfg:StudyConfig, landscape, store, out, encoder=None) -> dict:
@@ -127,7 +135,7 @@ def run_cell(method:str, fraction:float, seed:int, cfg:StudyConfig, landscape, s
     out = Path(out)
     recipe = {k: v for k, v in asdict(FinetuneConfig()).items() if k not in ('store', 'out')} if method not in ('gbm', *REFERENCES) else None
     key = dict(method=method, fraction=fraction, seed=seed, steps=cfg.steps, batch_size=cfg.batch_size, preset=cfg.preset, lr=cfg.lr.get(method),
-               n_estimators=cfg.n_estimators, tasks=cfg.tasks, store=str(store), encoder=file_sha256(encoder) if encoder else None,
+               n_estimators=cfg.n_estimators, tasks=cfg.tasks, store=str(store), store_id=store_id(store), encoder=file_sha256(encoder) if encoder else None,
                recipe=recipe)                                # the fine-tuning defaults: a cell trained with another recipe is not reused
     done = out/'cell.json'
     if done.exists() and json.loads(done.read_text()).get('key') == json.loads(json.dumps(key)):
