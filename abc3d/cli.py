@@ -507,8 +507,21 @@ def _study(a):
     print(format_study(res['table'], res['summary'], res['sources']))
     print(f"study ({profile}, {res['cells']} cells) written to {res['out']} in {res['seconds']:.0f} s ({res['seconds'] / 60:.1f} min)")
 
+def _probe(a):
+    from abc3d.train.probe import probe, format_probe
+    from abc3d.core import atomic_path
+    for k in range(1, 64):                                     # each encoder named by the shortest folder path that tells them apart
+        names = ['/'.join(Path(p).resolve().parent.parts[-k:]) for p in a.encoders]
+        if len(set(names)) == len(names): break
+    encoders = dict(zip(names, a.encoders)) | ({} if a.no_random else {'random': None})
+    df = probe(encoders, a.store, targets=tuple(a.targets.split(',')), fractions=tuple(a.fractions), seed=a.seed)
+    print(format_probe(df))
+    if a.out:
+        with atomic_path(Path(a.out), '.csv') as tmp: df.to_csv(tmp, index=False)
+        print(f"written to {a.out}")
+
 def _study_commands(sub, D):
-    "The yardstick: baseline, study."
+    "The yardstick: baseline, study, probe."
     bl = sub.add_parser('baseline', help='train the per-pixel gradient-boosting baseline on a store and map a landscape with it', formatter_class=D,
                         description='LightGBM per pixel on hand features (median clear bands, NDVI, coherence, DEM, slope, aspect, climate means), '
                                     'one model per task channel with a quantile-based std, trained on the labels fine-tuning sees; maps in the layout of abc3d predict.')
@@ -539,6 +552,18 @@ def _study_commands(sub, D):
     st.add_argument('--pretrain-store', default=None, help='chip store the pretraining reads (default: the task\'s store): unlabelled chips of other regions, biomes, seeds')
     st.add_argument('--tasks', default=None, help="tasks, comma-separated (default: the profile's)")
     st.set_defaults(fn=_study)
+
+    pb = sub.add_parser('probe', help='does pretraining learn anything? ridge probes of frozen encoders against the truth, beside a random encoder', formatter_class=D,
+                        description='Pools each encoder\'s tokens per patch, fits a ridge regression to the truth (penalty chosen on the validation split) '
+                                    'at several shares of the training patches, and prints the test R² beside a randomly initialised encoder of the same shape.')
+    pb.add_argument('encoders', nargs='+', help='encoder exports (encoder.safetensors of abc3d pretrain)')
+    pb.add_argument('--store', default=str(data_dir()/'chips.zarr'), help='chip store of a virtual landscape (it needs the truth)')
+    pb.add_argument('--targets', default='canopy_height,agbd,bgb,gpp,soc_0_30', help='truth bands, comma-separated')
+    pb.add_argument('--fractions', type=_list_of(_share), default=[1.0, 0.1, 0.01], help='shares of the training patches, comma-separated')
+    pb.add_argument('--seed', type=_index, default=0, help='seed of the patch subsets and the random encoder')
+    pb.add_argument('--no-random', action='store_true', help='leave out the random encoder')
+    pb.add_argument('--out', default=None, help='also write the table as CSV here')
+    pb.set_defaults(fn=_probe)
 
 # %% ../nbs/90_cli.ipynb #14705235
 def _bench(a):

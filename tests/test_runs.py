@@ -158,3 +158,19 @@ def test_predict_other_landscape_killed_and_resumed(main_job, tmp_path):
     a, b = _maps(tmp_path/'whole'/'maps'), _maps(part/'maps')
     assert a.keys() == b.keys()
     for k in a: assert np.array_equal(a[k], b[k], equal_nan=True), k
+
+
+def test_probe_pretrained_beside_random(main_job, tmp_path):
+    "`abc3d probe`: the main job's encoder and a random one, ridge probes against the truth at two shares of the training patches."
+    root, _ = main_job
+    enc = root/'run'/'pretrain'/'encoder.safetensors'
+    r = run('probe', enc, '--store', root/'chips.zarr', '--fractions', '1,0.5', '--targets', 'canopy_height,agbd', '--out', tmp_path/'probe.csv')
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert 'pretrain' in r.stdout and 'random' in r.stdout and 'test R²' in r.stdout
+    df = pd.read_csv(tmp_path/'probe.csv')
+    assert len(df) == 2 * 2 * 2 and set(df.encoder) == {'pretrain', 'random'} and set(df.target) == {'canopy_height', 'agbd'}
+    assert (df.r2.dropna() <= 1).all() and df.r2.notna().any()
+    full, half = (df[(df.encoder == 'pretrain') & (df.fraction == f)].n_train for f in (1.0, 0.5))
+    assert (half.values < full.values).all()                              # nested subsets: fewer training patches at 0.5
+    bad = run('probe', root/'chips.zarr'/'zarr.json', '--store', root/'chips.zarr')
+    assert bad.returncode != 0 and len(bad.stderr.strip().splitlines()) == 1 and 'zarr.json' in bad.stderr, bad.stderr
