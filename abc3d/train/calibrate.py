@@ -46,6 +46,10 @@ def _to(x, device):
     if isinstance(x, tuple): return tuple(_to(v, device) for v in x)
     return x.to(device) if torch.is_tensor(x) else x
 
+def _no_spread(t:str) -> torch.Tensor:
+    "[label sources + 1, C] zeros: the truth's relative spread about each label source of task `t` (last row: unlabelled), none stated."
+    return torch.zeros(len(TASKS[t].label_modalities()) + 1, TASKS[t].channels, dtype=torch.float64)
+
 def _labelled(b:dict, t:str, pred:dict, rel_table:torch.Tensor, label_noise:bool=False):
     "At the labelled pixels of task `t` in batch `b`: [4, n, C] (prediction minus label, predicted std, the label's noise or 0, the truth's relative spread about its source) and the mask [B, H, W]; None without labels."
     value, mask = b['targets'][t]
@@ -73,7 +77,7 @@ def calibrate(self:FinetuneTask, batches,           # an iterable of batches: th
     gauss, one = gaussian_z(), INTERVAL_LEVELS.index(ONE_SIGMA)
     for t in tasks:
         getattr(self, f'calib_{t}').fill_(1.); getattr(self, f'zq_{t}').copy_(gauss.expand_as(getattr(self, f'zq_{t}'))); getattr(self, f'berk_{t}').zero_()
-    table = {t: torch.zeros(len(TASKS[t].label_modalities()) + 1, TASKS[t].channels, dtype=torch.float64) for t in tasks}   # row -1: no label
+    table = {t: _no_spread(t) for t in tasks}                                        # row -1: no label
     for t, rows in (model_rel_sd or {}).items():
         for k, r in rows.items():
             if t in table: table[t][k] = torch.as_tensor(r, dtype=torch.float64)
@@ -139,8 +143,7 @@ def crossfit_residuals(self:FinetuneTask,              # a fine-tuned model
             b = _to(b, self.device)
             f, pred = self.features(b).permute(0, 2, 3, 1), self.predict(b)
             for t in tasks:
-                table = (rel_table or {}).get(t, torch.zeros(len(TASKS[t].label_modalities()) + 1, TASKS[t].channels, dtype=torch.float64))
-                got = _labelled(b, t, pred, table)
+                got = _labelled(b, t, pred, (rel_table or {}).get(t, _no_spread(t)))
                 if got is None: continue
                 a[t].append(got[0]); m = got[1]
                 x[t].append(f[m].float().cpu()); y[t].append(b['targets'][t][0].permute(0, 2, 3, 1)[m].float().cpu())

@@ -10,28 +10,16 @@ from ..core import DataError
 from ..data.chips import SPLITS
 from ..data.loader import ChipDataModule, adopt_norm
 from ..models.encoder import MultimodalEncoder, EncoderConfig
+from ..models.neck import simple_fuse
 from .checkpoint import load_weights
 
 # %% auto #0
-__all__ = ['PROBE_TARGETS', 'LAMBDAS', 'pool_patches', 'ridge', 'r2', 'fit_probe', 'load_encoder', 'patch_table', 'probe',
-           'format_probe']
+__all__ = ['PROBE_TARGETS', 'LAMBDAS', 'ridge', 'r2', 'fit_probe', 'load_encoder', 'patch_table', 'probe', 'format_probe']
 
-# %% ../../nbs/train/47_probe.ipynb #b5f7eab2
+# %% ../../nbs/train/47_probe.ipynb #4d66c5c1
 PROBE_TARGETS = ('canopy_height', 'agbd', 'bgb', 'gpp', 'soc_0_30')   # truth bands scored by default
 LAMBDAS = (0.1, 1., 10., 100., 1000., 10000.)                         # ridge penalties tried (standardised features)
 
-def pool_patches(tokens:torch.Tensor,    # [B, L, D] encoder output
-                 index:torch.Tensor,     # [L, 3] (modality, date, patch) of each token; patch -1: the climate token
-                ) -> torch.Tensor:       # [B, N, 2D]
-    "Per patch: the mean of its raster tokens over modalities and dates, and the climate token (zeros without one)."
-    pos = index[:, 2].to(tokens.device)
-    N = int(pos.max()) + 1
-    onehot = (pos[None] == torch.arange(N, device=tokens.device)[:, None]).to(tokens)         # [N, L]
-    patches = torch.einsum('nl,bld->bnd', onehot / onehot.sum(1, keepdim=True).clamp(min=1), tokens)
-    clim = tokens[:, pos == -1].mean(1, keepdim=True) if (pos == -1).any() else torch.zeros_like(tokens[:, :1])
-    return torch.cat([patches, clim.expand(-1, N, -1)], -1)
-
-# %% ../../nbs/train/47_probe.ipynb #4d66c5c1
 def ridge(X:np.ndarray, Y:np.ndarray, lam:float):
     "A ridge regression on standardised columns of `X` [n, F] to `Y` [n, K]: returns predict(X') -> [n', K]."
     mu, sd = X.mean(0), X.std(0) + 1e-8
@@ -67,13 +55,13 @@ def load_encoder(path:str|Path|None,     # encoder export (`abc3d pretrain`), or
     return enc.eval().requires_grad_(False), cfg
 
 def patch_table(enc:MultimodalEncoder, ds, targets=PROBE_TARGETS, batch_size:int=8) -> tuple[np.ndarray, np.ndarray]:
-    "Pooled patch features [n, 2D] and the truth bands `targets` averaged over each patch's valid pixels [n, K] (NaN where none) of every chip of `ds`."
+    "Fused patch features [n, D] (`simple_fuse`: the mean of the valid raster tokens plus the climate token) and the truth bands `targets` averaged over each patch's valid pixels [n, K] (NaN where none) of every chip of `ds`."
     tb = ds.meta['modalities']['truth']['bands']
     k, X, Y = enc.cfg.patch, [], []
     with torch.no_grad():
         for i in range(0, len(ds), batch_size):
             b = ds[list(range(i, min(i + batch_size, len(ds))))]
-            X.append(pool_patches(*enc(b)).flatten(0, 1))
+            X.append(simple_fuse(*enc(b), enc.token_valid(b)).permute(0, 2, 3, 1).flatten(0, 2))   # the linear probe's fusion, per patch
             t = b['truth'][:, [tb.index(x) for x in targets]].float()                 # [B, K, H, W]
             ok = torch.isfinite(t).float()
             n = torch.nn.functional.avg_pool2d(ok, k)
