@@ -36,7 +36,7 @@ class StudyConfig:
     # measured on 2 cores, default landscape, all eight tasks: ~1.4 s per optimizer step of the foundation model and ~0.6 s of
     # the U-Net (batch 8), ~25 s to map and score; the gbm cell ~60 s. 4 methods x 3 fractions x 3 seeds at 45 steps and a
     # 200-step pretraining: about 50 min. With landscape 1.3 (8 HLS dates over two years instead of 6 over one) a step takes
-    # ~1.9 s and ~0.8 s: about 58 min by the same count, not yet timed as a whole.
+    # ~1.9 s and ~0.8 s: about 58 min by the same count with the 200-step pretraining, ~60 min with 400 (0.5 s a step).
     fractions: list = field(default_factory=lambda: [1.0, 0.1, 0.01])   # shares of the labelled training pixels
     seeds: list = field(default_factory=lambda: [0, 1, 2])
     tasks: str = 'all'
@@ -45,7 +45,7 @@ class StudyConfig:
     # U-Net reached held-out AGBD R² 0.45 at 8e-3 against 0.21 at 3e-3, while the foundation model did better at 3e-3 (0.49 vs 0.46)
     lr: dict = field(default_factory=lambda: {'unet': 1.6e-2})
     batch_size: int = 8
-    pretrain_steps: int = 200         # the one pretraining run the pretrained methods share
+    pretrain_steps: int = 400         # the one pretraining run the pretrained methods share (100 steps learn nothing a probe can read)
     pretrain_store: str = ''          # the chip store it reads ('': the task's store); unlabelled chips of other regions, biomes, seeds
     preset: str = 'tiny'
     n_estimators: int = 100           # boosting rounds of the gbm baseline

@@ -121,8 +121,9 @@ class FinetuneTask(L.LightningModule):
                  pyramid_dim:int=64,                    # width of the pixel features
                  arch:str='vit',                        # 'vit' (encoder + neck + decoder) or 'unet' (from scratch, a baseline)
                  pixel_path:bool=True,                  # full-resolution skips (`PixelStem`) into the decoder
-                 layer_decay:float=0.75,                # layer-wise lr decay of a pretrained encoder (block i of d: decay**(d+1-i))
-                 encoder_lr:float=0.5,                  # peak lr of a pretrained encoder relative to neck, decoder and heads
+                 layer_decay:float=1.,                  # layer-wise lr decay of a pretrained encoder (block i of d: decay**(d+1-i))
+                 encoder_lr:float=1.,                   # peak lr of a pretrained encoder relative to neck, decoder and heads
+                 frozen_share:float=0.,                 # share of the steps before a pretrained encoder learns (LP-FT: the new parts first)
                  head_inputs:bool=True,                 # the heads also see each pixel's own input summaries (with the pixel path)
                  trend:bool=True,                       # the pixel summaries include each band's slope per year (a change inside the record)
                  nll_beta:float=0.5,                    # β of the regression losses' β-NLL (0: the plain Gaussian NLL; see `gaussian_nll`)
@@ -187,7 +188,7 @@ def features(self:FinetuneTask, batch:dict) -> torch.Tensor:
     if self.arch == 'unet': return self.unet(batch)
     ref = next((batch[m]['pixels'] for m in self.encoder.present(batch) if 'pixels' in batch[m]), None)
     if ref is None: raise ValueError(f"a dense prediction needs at least one raster modality; the batch has {self.encoder.present(batch)}")
-    with torch.no_grad() if self.mode in ('linear', 'frozen') else nullcontext():
+    with torch.no_grad() if self.mode in ('linear', 'frozen') or self.encoder_resting() else nullcontext():
         tok, index = self.encoder(batch)
     valid = self.encoder.token_valid(batch)
     H, W = ref.shape[-2:]
@@ -307,15 +308,29 @@ def lr_groups(self:FinetuneTask) -> list[dict]:
         s = hp.encoder_lr * hp.layer_decay ** (depth + 1 - _layer(n, depth)) if hp.pretrained else 1.
         wd = 0. if p.ndim < 2 or id(p) in tables or n.endswith(('token', 'tokens')) else hp.weight_decay
         by.setdefault((s, wd), []).append(p)
-    return groups + [{'params': ps, 'weight_decay': wd, 'lr_scale': s} for (s, wd), ps in by.items()]
+    return groups + [{'params': ps, 'weight_decay': wd, 'lr_scale': s, 'encoder': True} for (s, wd), ps in by.items()]
+
+def _rest_steps(self:FinetuneTask) -> int:
+    "Optimizer steps before a pretrained encoder starts to learn (`frozen_share` of the run; 0 from scratch or with a frozen encoder)."
+    share = self.hparams.get('frozen_share', 0.)
+    if not (share and self.hparams.pretrained and self.mode in ('full', 'lora') and self._trainer is not None): return 0
+    return int(share * self.trainer.estimated_stepping_batches)
+
+@patch
+def encoder_resting(self:FinetuneTask) -> bool:
+    "True while training is in the first phase of LP-FT: the encoder is used as it is and gets no gradient."
+    return self.training and self.trainer.global_step < _rest_steps(self) if self._trainer is not None else False
 
 @patch
 def configure_optimizers(self:FinetuneTask):
     hp = self.hparams
-    groups = [{'params': g['params'], 'weight_decay': g['weight_decay'], 'lr': hp.lr * g['lr_scale']} for g in self.lr_groups() if g['params']]
+    groups = [{'params': g['params'], 'weight_decay': g['weight_decay'], 'lr': hp.lr * g['lr_scale'], 'encoder': g.get('encoder', False)}
+              for g in self.lr_groups() if g['params']]
     opt = torch.optim.AdamW(groups, lr=hp.lr, betas=(0.9, 0.999))
-    total = int(self.trainer.estimated_stepping_batches)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: warmup_cosine(s, hp.warmup, total))
+    total, rest = int(self.trainer.estimated_stepping_batches), _rest_steps(self)
+    new = lambda s: warmup_cosine(s, hp.warmup, total)
+    late = lambda s: 0. if s < rest else warmup_cosine(s - rest, hp.warmup, total - rest)   # the encoder's own warm-up once it learns
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, [late if g['encoder'] and rest else new for g in groups])
     return {'optimizer': opt, 'lr_scheduler': {'scheduler': sched, 'interval': 'step'}}
 
 # %% ../../nbs/train/41_finetune.ipynb #201b9731

@@ -237,7 +237,7 @@ def run_finetune(cfg:FinetuneConfig) -> dict:
                         class_weights=weights, class_codes=codes, truth_bands=truth_bands, loss_since=loss_since(meta),
                         pretrained=str(pre) if pre else None, lr=lr, weight_decay=cfg.weight_decay, warmup=cfg.warmup,
                         modality_dropout=cfg.modality_dropout, lora_rank=cfg.lora_rank, arch=cfg.arch,
-                        layer_decay=cfg.layer_decay, encoder_lr=cfg.encoder_lr, nll_beta=cfg.nll_beta)
+                        layer_decay=cfg.layer_decay, encoder_lr=cfg.encoder_lr, nll_beta=cfg.nll_beta, frozen_share=cfg.frozen_share)
     trainer = make_trainer(cfg, out)
     _run(trainer, 'fit', task, dm, ckpt_path=last, weights_only=True)
     check_requeue(trainer)
