@@ -248,9 +248,10 @@ def format_comparison(table:pd.DataFrame) -> str:
 # on the default landscape the validation MAE loss of the optical bands is 0.73 after 100 steps and 0.48 after 400 (flat to 800),
 # and a ridge probe on the frozen tokens reads canopy height with test R² 0.63 / 0.81 / 0.75 after 100 / 400 / 800 steps (random
 # encoder 0.64; `abc3d probe`). With 400 steps (214 s) the whole job took 14.0 min on a reused landscape (fine-tuning 510 s):
-# over 15 with a landscape and store built anew, so 300 (~2.7 min).
+# over 15 with a landscape and store built anew. With 300 steps (170 s) and a new data folder it took 15.3 min (landscape 32 s,
+# chips 21 s, fine-tuning 566 s, predict 47 s, evaluate 10 s, baseline 60 s), so fine-tuning has 210 steps (~70 s less).
 PRETRAIN_STEPS = 300
-FINETUNE_STEPS = 240
+FINETUNE_STEPS = 210
 
 def run_pipeline(out=None,                 # run folder (default <data dir>/run)
                  data=None,                # where the landscape and its chip store live (default <data dir>)

@@ -131,8 +131,9 @@ def make_trainer(cfg:RunConfig, out:Path, **kw) -> L.Trainer:
     plugins = [AtomicCheckpointIO()]
     if slurm_job(): plugins.append(SLURMEnvironment(auto_requeue=False))   # `Requeue` handles the pre-timeout signal
     world = cfg.devices * cfg.nodes
+    ddp = 'ddp_find_unused_parameters_true' if getattr(cfg, 'frozen_share', 0) else 'ddp'   # an encoder that waits (LP-FT) has no gradient at first
     return L.Trainer(max_epochs=cfg.epochs, max_steps=cfg.max_steps, accelerator='gpu' if gpu else 'cpu',
-                     devices=cfg.devices, num_nodes=cfg.nodes, strategy='ddp' if world > 1 else 'auto', precision=precision,
+                     devices=cfg.devices, num_nodes=cfg.nodes, strategy=ddp if world > 1 else 'auto', precision=precision,
                      gradient_clip_val=cfg.grad_clip, callbacks=callbacks, plugins=plugins, use_distributed_sampler=False,
                      logger=[CSVLogger(out, name='logs', version='', flush_logs_every_n_steps=max(1, cfg.ckpt_every)),
                              TensorBoardLogger(out, name='tb', version='')],
