@@ -310,16 +310,10 @@ def lr_groups(self:FinetuneTask) -> list[dict]:
         by.setdefault((s, wd), []).append(p)
     return groups + [{'params': ps, 'weight_decay': wd, 'lr_scale': s, 'encoder': True} for (s, wd), ps in by.items()]
 
-def _rest_steps(self:FinetuneTask) -> int:
-    "Optimizer steps before a pretrained encoder starts to learn (`frozen_share` of the run; 0 from scratch or with a frozen encoder)."
-    share = self.hparams.get('frozen_share', 0.)
-    if not (share and self.hparams.pretrained and self.mode in ('full', 'lora') and self._trainer is not None): return 0
-    return int(share * self.trainer.estimated_stepping_batches)
-
 @patch
 def encoder_resting(self:FinetuneTask) -> bool:
-    "True while training is in the first phase of LP-FT: the encoder is used as it is and gets no gradient."
-    return self.training and self.trainer.global_step < _rest_steps(self) if self._trainer is not None else False
+    "True while training is in the first phase of LP-FT (`rest_steps`, set with the optimizer): the encoder is used as it is and gets no gradient."
+    return self.training and self.trainer.global_step < getattr(self, 'rest_steps', 0) if self._trainer is not None else False
 
 @patch
 def configure_optimizers(self:FinetuneTask):
@@ -327,7 +321,8 @@ def configure_optimizers(self:FinetuneTask):
     groups = [{'params': g['params'], 'weight_decay': g['weight_decay'], 'lr': hp.lr * g['lr_scale'], 'encoder': g.get('encoder', False)}
               for g in self.lr_groups() if g['params']]
     opt = torch.optim.AdamW(groups, lr=hp.lr, betas=(0.9, 0.999))
-    total, rest = int(self.trainer.estimated_stepping_batches), _rest_steps(self)
+    total, share = int(self.trainer.estimated_stepping_batches), hp.get('frozen_share', 0.)
+    self.rest_steps = rest = int(share * total) if hp.pretrained and self.mode in ('full', 'lora') else 0   # steps a pretrained encoder waits
     new = lambda s: warmup_cosine(s, hp.warmup, total)
     late = lambda s: 0. if s < rest else warmup_cosine(s - rest, hp.warmup, total - rest)   # the encoder's own warm-up once it learns
     sched = torch.optim.lr_scheduler.LambdaLR(opt, [late if g['encoder'] and rest else new for g in groups])
