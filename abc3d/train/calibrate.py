@@ -11,35 +11,67 @@ from fastcore.basics import patch
 from ..tasks import TASKS
 from ..models.heads import gaussian_nll, scale, unscale
 from .finetune import FinetuneTask, INTERVAL_LEVELS, ONE_SIGMA, gaussian_z
+from ..data.chips import convert_labels, label_model, model_rel_sd
+from ..data.loader import _read, label_draw
 
 # %% auto #0
-__all__ = ['conformal_z', 'crossfit_residuals']
+__all__ = ['conformal_z', 'noise_pools', 'crossfit_residuals']
 
 # %% ../../nbs/train/41a_calibrate.ipynb #8002c42b
 def conformal_z(err:np.ndarray,                   # prediction minus label [n]
                 std:np.ndarray,                   # predicted std [n]
                 noise:np.ndarray|None=None,       # variance of the label's own error [n], or None
-                levels=INTERVAL_LEVELS) -> np.ndarray:
-    "Split-conformal half-widths in `std` at each of `levels` [L]: the smallest z with ⌈(n+1)q⌉ of the n labels inside ±sqrt((z·std)² + z_q²·noise); a level above n/(n+1), which n labels cannot certify, takes the largest residual widened by the Gaussian ratio of the two levels."
+                levels=INTERVAL_LEVELS,
+                src:np.ndarray|None=None,         # [n] label source of each residual (with `pools`)
+                pools:dict|None=None,             # {source: [m] samples of that source's label error}: measured, any shape
+                draws:int=20000, seed:int=0       # Monte Carlo draws of (model error, label error) per source
+               ) -> np.ndarray:
+    "Split-conformal half-widths in `std` at each of `levels` [L]: the smallest z with ⌈(n+1)q⌉ of the n labels inside the level-q interval of a label about the prediction: ±z·std, widened to ±sqrt((z·std)² + z_q²·noise) by a stated Gaussian noise, or to the q-quantile of |N(0, (z·std/z_q)²) + label error| for a source with a measured error pool; a level above n/(n+1), which n labels cannot certify, takes the largest residual widened by the Gaussian ratio of the two levels."
     err, std = np.abs(np.asarray(err, float)), np.asarray(std, float)
     ok = np.isfinite(err) & np.isfinite(std) & (std > 0)
     err, std = err[ok], std[ok]
     n = len(err)
     if n == 0: raise ValueError("no finite residual with a positive std to calibrate on")
-    noise = np.nan_to_num(np.asarray(noise, float)[ok]).clip(min=0) if noise is not None else None
-    plain = noise is None or not np.any(noise > 0)
+    noise = np.nan_to_num(np.asarray(noise, float)[ok]).clip(min=0) if noise is not None else np.zeros(n)
+    pooled = np.isin(np.asarray(src)[ok], list(pools)) if pools and src is not None else np.zeros(n, bool)
+    if pooled.any():                             # the same draws for every z and level
+        rng, s = np.random.default_rng(seed), np.asarray(src)[ok][pooled]
+        U = rng.standard_normal(draws)
+        E = {k: rng.choice(np.asarray(p, float), draws) for k, p in pools.items() if (s == k).any()}
+        grid = np.logspace(-3, 3, 121)           # model error sd over the label error's median size
+    def pooled_width(q, k):
+        "For each pooled source: the q-quantile of |N(0, a²) + label error| as a function of a, on a grid."
+        out = {}
+        for src_k, e in E.items():
+            a = grid * (np.median(np.abs(e)) or 1.)
+            out[src_k] = np.log(a), np.quantile(np.abs(a[:, None] * U + e), q, axis=1), a[-1]
+        return out
+    plain = not pooled.any() and not np.any(noise > 0)
     zs = np.sort(err / std) if plain else None
     def certified(q):
         need = min(n, int(np.ceil((n + 1) * q)))
         if plain: return zs[need - 1]
         k = NormalDist().inv_cdf((1 + q) / 2)
-        lo, hi = 0., max(1., float(np.max(err / std)))
-        for _ in range(60):                      # bisection: coverage grows with z
+        curves = pooled_width(q, k) if pooled.any() else {}
+        def inside(z):
+            w = np.sqrt((z * std) ** 2 + k * k * noise)
+            for src_k, (la, wq, amax) in curves.items():
+                a, sel = (z / k) * std[pooled], s == src_k
+                w[np.flatnonzero(pooled)[sel]] = np.where(a[sel] > amax, a[sel] * k, np.interp(np.log(np.maximum(a[sel], 1e-300)), la, wq))
+            return (err <= w).sum()
+        lo, hi = 0., 2 * max(1., float(np.max(err / std)))
+        for _ in range(40):                      # bisection: coverage grows with z
             mid = (lo + hi) / 2
-            lo, hi = (mid, hi) if (err <= np.sqrt((mid * std) ** 2 + k * k * noise)).sum() < need else (lo, mid)
+            lo, hi = (mid, hi) if inside(mid) < need else (lo, mid)
         return hi
     top, g = n / (n + 1), lambda q: NormalDist().inv_cdf((1 + q) / 2)
-    return np.array([certified(q) if q <= top else certified(top) * g(q) / g(top) for q in levels])
+    z = np.array([certified(q) if q <= top else certified(top) * g(q) / g(top) for q in levels])
+    if plain: return z
+    zp = conformal_z(err, std, levels=levels)      # the labels' own intervals: taking noise off never widens them
+    at = list(levels).index(ONE_SIGMA) if ONE_SIGMA in levels else None
+    if at is not None:                             # where the label's tail outweighs the model's, a wide level is barely
+        z = np.array([max(zq, z[at] * g(q) / g(ONE_SIGMA)) if q > ONE_SIGMA else zq for q, zq in zip(levels, z)])   # determined: no thinner than a Gaussian's
+    return np.minimum(z, zp)
 
 def _to(x, device):
     if isinstance(x, dict): return {k: _to(v, device) for k, v in x.items()}
@@ -51,7 +83,7 @@ def _no_spread(t:str) -> torch.Tensor:
     return torch.zeros(len(TASKS[t].label_modalities()) + 1, TASKS[t].channels, dtype=torch.float64)
 
 def _labelled(b:dict, t:str, pred:dict, rel_table:torch.Tensor, label_noise:bool=False):
-    "At the labelled pixels of task `t` in batch `b`: [4, n, C] (prediction minus label, predicted std, the label's noise or 0, the truth's relative spread about its source) and the mask [B, H, W]; None without labels."
+    "At the labelled pixels of task `t` in batch `b`: [5, n, C] (prediction minus label, predicted std, the label's noise or 0, the truth's relative spread about its source, the source's index or -1) and the mask [B, H, W]; None without labels."
     value, mask = b['targets'][t]
     m = mask[:, 0] & torch.isfinite(value).all(1)
     if not m.any(): return None
@@ -61,7 +93,33 @@ def _labelled(b:dict, t:str, pred:dict, rel_table:torch.Tensor, label_noise:bool
     src = b.get('label_source', {}).get(t)
     if src is not None and src.ndim == 4: src = src[:, 0]                        # [B, H, W]: which source labels each pixel (-1: none)
     rel = rel_table[src.long().cpu()].permute(0, 3, 1, 2) if src is not None else torch.zeros_like(value.double().cpu())   # [B, C, H, W]
-    return np.stack([pick(pred[t]['mean'] - value), pick(pred[t]['std']), pick(noise.expand_as(value)), pick(rel.to(value.device))]), m
+    which = src[:, None].expand_as(value) if src is not None else torch.full_like(value, -1)
+    return np.stack([pick(pred[t]['mean'] - value), pick(pred[t]['std']), pick(noise.expand_as(value)), pick(rel.to(value.device)), pick(which)]), m
+
+def noise_pools(ds,                                  # a `ChipDataset`: the training split
+                tasks:list[str]|None=None,
+                min_pairs:int=50,                    # fewer pixels where a source meets the reference: no pool for it
+                block:int=64) -> dict[str, dict]:    # chips read at a time
+    "{task: {source index: [m, C] label minus the reference label}}: each label source's error measured where it shares a pixel with the task's reference (its first label source, the most precise: airborne lidar for canopy height) in `ds`, within the labels the run may use; none for a source whose error the model shares (a stated `model_rel_sd`)."
+    mods, size, out = ds.meta['modalities'], ds.meta['chip_size'], {}
+    chips = np.sort(ds.index)
+    for t in tasks or ds.tasks:
+        srcs = ds.sources.get(t, [])
+        if TASKS[t].is_classes or len(srcs) < 2: continue
+        names = TASKS[t].label_modalities()
+        pairs = {names.index(n): [] for n, b in srcs[1:] if not np.any(model_rel_sd(mods[n], b) > 0)}
+        for i in range(0, len(chips), block) if pairs else ():
+            c = chips[i:i + block]
+            keep = np.stack([label_draw(k, ds.label_seed, size) < ds.label_fraction for k in c])[:, None] if ds.label_fraction < 1 else True
+            v = [np.where(keep, convert_labels(_read(ds.array(f'{n}/data'), c)[:, 0][:, b], label_model(mods[n], b))[0], np.nan) for n, b in srcs]
+            ref = np.isfinite(v[0]).all(1)
+            for (n, b), x in zip(srcs[1:], v[1:]):
+                if names.index(n) in pairs:
+                    both = ref & np.isfinite(x).all(1)
+                    pairs[names.index(n)].append((x - v[0]).transpose(0, 2, 3, 1)[both])
+        got = {k: np.concatenate(p) for k, p in pairs.items() if p and sum(map(len, p)) >= min_pairs}
+        if got: out[t] = got
+    return out
 
 @patch
 def calibrate(self:FinetuneTask, batches,           # an iterable of batches: the validation split
@@ -71,8 +129,9 @@ def calibrate(self:FinetuneTask, batches,           # an iterable of batches: th
               train_batches=None,                   # an iterable of batches: the training split without augmentation, for tasks with few validation labels
               min_labels:int=100,                   # a task with fewer validation labels adds cross-fitted residuals of the training labels
               steps:int=600,                        # Adam steps of each cross-fitted head
+              pools:dict|None=None,                 # `noise_pools`: measured label errors, taken off per source
              ) -> dict[str, dict]:
-    "Fit and set the conformal intervals of every regression task and channel on the labels of `batches` (and, for a task with fewer than `min_labels`, on cross-fitted residuals of `train_batches`), and the truth's spread about them that labels cannot show; returns {task: {'n', 'n_crossfit', 'std_factor', 'z68', 'z95', 'model_rel_sd'}} (per channel)."
+    "Fit and set the conformal intervals of every regression task and channel on the labels of `batches` (and, for a task with fewer than `min_labels`, on cross-fitted residuals of `train_batches`), and the truth's spread about them that labels cannot show; returns {task: {'n', 'n_crossfit', 'std_factor', 'z68', 'z95', 'model_rel_sd', 'noise_pairs'}} (per channel)."
     tasks = [t for t in self.tasks if not TASKS[t].is_classes]
     gauss, one = gaussian_z(), INTERVAL_LEVELS.index(ONE_SIGMA)
     for t in tasks:
@@ -90,7 +149,7 @@ def calibrate(self:FinetuneTask, batches,           # an iterable of batches: th
             for t in tasks:
                 got = _labelled(b, t, pred, table[t], label_noise)
                 if got is not None: acc[t].append(got[0])
-    val = {t: np.concatenate(acc[t], 1) if acc[t] else np.zeros((4, 0, TASKS[t].channels)) for t in tasks}
+    val = {t: np.concatenate(acc[t], 1) if acc[t] else np.zeros((5, 0, TASKS[t].channels)) for t in tasks}
     few = [t for t in tasks if val[t].shape[1] < min_labels]
     cross = crossfit_residuals(self, train_batches, few, table, steps=steps, seed=seed) if few and train_batches is not None and steps else {}
     self.train(was)
@@ -99,14 +158,17 @@ def calibrate(self:FinetuneTask, batches,           # an iterable of batches: th
         a = np.concatenate([val[t], cross[t]], 1) if t in cross else val[t]
         if a.shape[1] > max_pixels: a = a[:, rng.choice(a.shape[1], max_pixels, replace=False)]
         if a.shape[1] == 0: out[t] = {'n': 0, 'n_crossfit': 0}; continue
-        z = np.stack([conformal_z(*a[:3, :, c]) for c in range(a.shape[2])])        # [C, L], in the raw std
+        pool = (pools or {}).get(t, {})
+        z = np.stack([conformal_z(*a[:3, :, c], src=a[4, :, c], pools={k: p[:, c] for k, p in pool.items()}, seed=seed)
+                      for c in range(a.shape[2])])                                    # [C, L], in the raw std
         berk = np.sqrt(np.mean(a[3] ** 2, 0))                                         # the labels' share-weighted spread of the truth
         f = np.maximum(z[:, one], 1e-6)
         getattr(self, f'calib_{t}').copy_(torch.tensor(f))
         getattr(self, f'zq_{t}').copy_(torch.tensor(z / f[:, None]))
         getattr(self, f'berk_{t}').copy_(torch.tensor(berk))
         zz = self.interval_z(t).tolist()
-        out[t] = {'n': int(a.shape[1]), 'n_crossfit': int(cross[t].shape[1]) if t in cross else 0, 'std_factor': f.tolist(), 'z68': [r[0] for r in zz], 'z95': [r[1] for r in zz], 'model_rel_sd': berk.round(4).tolist()}
+        out[t] = {'n': int(a.shape[1]), 'n_crossfit': int(cross[t].shape[1]) if t in cross else 0, 'std_factor': f.tolist(), 'z68': [r[0] for r in zz], 'z95': [r[1] for r in zz], 'model_rel_sd': berk.round(4).tolist(),
+                  'noise_pairs': {TASKS[t].label_modalities()[k]: len(p) for k, p in pool.items()}}
     return out
 
 # %% ../../nbs/train/41a_calibrate.ipynb #ea0e6f00

@@ -20,7 +20,7 @@ from ..models.encoder import EncoderConfig
 from ..tasks import TASKS, task_list, class_codes, class_channels, loss_since
 from .pretrain import PretrainTask, scaled_lr
 from .finetune import FinetuneTask, label_stats, MODES, INPUT_KEYS, load_finetuned
-import abc3d.train.calibrate                      # adds `FinetuneTask.calibrate`
+from .calibrate import noise_pools     # and `FinetuneTask.calibrate`
 import abc3d.train.refit                          # adds `FinetuneTask.refit_heads`
 from .ood import fit_ood
 from .progress import StepProgress
@@ -253,7 +253,9 @@ def run_finetune(cfg:FinetuneConfig) -> dict:
     try:
         if cfg.refit_steps and len(val):                 # class heads trained again on frozen features; the validation split picks
             refit = task.refit_heads(train_batches(), val_batches(), steps=steps, seed=cfg.seed)
-        calib = task.calibrate(val_batches(), model_rel_sd=rel, train_batches=train_batches(), steps=steps, seed=cfg.seed)   # few validation labels: + cross-fitted ones
+        pools = noise_pools(train, task.tasks)          # label errors measured against the reference source, taken off the intervals
+        calib = task.calibrate(val_batches(), model_rel_sd=rel, train_batches=train_batches(), steps=steps, seed=cfg.seed,   # few validation labels: + cross-fitted ones
+                               pools=pools)
     finally: train.augment = aug
     pick = np.random.default_rng(cfg.seed).permutation(len(train))[:64].tolist()    # the inputs the model learnt from
     known = lambda: batches(train, pick)
