@@ -5,7 +5,7 @@
 # %% ../../nbs/models/31_encoder.ipynb #aeff8b7b
 from __future__ import annotations
 from dataclasses import dataclass, replace
-import torch, torch.nn as nn
+import torch, torch.nn as nn, torch.nn.functional as F
 from fastcore.basics import patch
 from .layers import sincos_1d, sincos_2d, gsd_embed, Block, DynamicPatchEmbed
 
@@ -77,10 +77,7 @@ def tokenize(self:MultimodalEncoder, batch:dict, bands:dict|None=None) -> tuple[
     mods = self.present(batch)
     if not mods: raise ValueError(f"the batch has none of the modalities {list(self.cfg.modalities)}")
     B = len(next(v for m in mods for v in batch[m].values()))
-    dev = self.modality_embed.weight.device
-    keep = torch.ones(B, 1, 1, device=dev)
-    if self.training and self.cfg.drop_time_loc > 0:
-        keep = (torch.rand(B, 1, 1, device=dev) >= self.cfg.drop_time_loc).float()
+    keep = self._time_loc_keep(B)
     toks, index = [], []
     for m in mods:
         d, mid = batch[m], self.modality_id(m)
@@ -89,18 +86,75 @@ def tokenize(self:MultimodalEncoder, batch:dict, bands:dict|None=None) -> tuple[
             index.append(torch.tensor([[mid, -1, -1]])); continue
         x = d['pixels']
         _, T, C, H, W = x.shape
-        k = self.cfg.patch
         t = self.patch_embed(x.flatten(0, 1), d['wavelengths'], d.get('bandwidths'), bands.get(m))   # [B*T, N, D]
         N = t.shape[1]
-        t = t.view(B, T, N, D) + sincos_2d(H // k, W // k, D).to(t) + self.modality_embed.weight[mid]
-        if 'gsd' in d: t = t + gsd_embed(d['gsd'], D).to(t)[:, None, None]
-        if 'time' in d: t = t + keep[..., None] * self.time_scale * _pairs(d['time'].float(), D).to(t)[:, :, None]
+        t = t.view(B, T, N, D) + self._addends(d, mid, keep)
         toks.append(t.reshape(B, T * N, D))
         tt, pp = torch.meshgrid(torch.arange(T), torch.arange(N), indexing='ij')
         index.append(torch.stack([torch.full((T * N,), mid), tt.flatten(), pp.flatten()], 1))
     x = torch.cat(toks, 1)
     if 'latlon' in batch: x = x + keep * self.loc_scale * _pairs(batch['latlon'].float(), D).to(x)[:, None]
     return x, torch.cat(index).to(x.device)
+
+@patch
+def _time_loc_keep(self:MultimodalEncoder, B:int) -> torch.Tensor:
+    "[B, 1, 1]: 1 where a sample keeps its time and place, 0 where training drops them (`drop_time_loc`)."
+    dev = self.modality_embed.weight.device
+    if self.training and self.cfg.drop_time_loc > 0: return (torch.rand(B, 1, 1, device=dev) >= self.cfg.drop_time_loc).float()
+    return torch.ones(B, 1, 1, device=dev)
+
+@patch
+def _addends(self:MultimodalEncoder, d:dict, mid:int, keep:torch.Tensor) -> torch.Tensor:
+    "What a raster modality's patch tokens get added (position, modality, GSD, date): broadcastable to [B, T, N, D]."
+    D, k = self.cfg.dim, self.cfg.patch
+    H, W = d['pixels'].shape[-2:]
+    a = sincos_2d(H // k, W // k, D).to(self.modality_embed.weight) + self.modality_embed.weight[mid]
+    if 'gsd' in d: a = a + gsd_embed(d['gsd'], D).to(a)[:, None, None]
+    if 'time' in d: a = a + keep[..., None] * self.time_scale * _pairs(d['time'].float(), D).to(a)[:, :, None]
+    return a
+
+@patch
+def embed_visible(self:MultimodalEncoder, batch:dict,
+                  ids:torch.Tensor,              # [B, n] sorted indices into the raster tokens, in the order of `tokenize`
+                  bands:dict|None=None) -> tuple[torch.Tensor, torch.Tensor]:   # raster tokens [B, n, D], context tokens [B, n_ctx, D]
+    "The raster tokens `ids` of each sample and the context (climate) tokens as `tokenize` makes them, without embedding the other patches: what the MAE's encoder sees."
+    bands, D, k = {**self.bands, **(bands or {})}, self.cfg.dim, self.cfg.patch
+    B, keep, start = len(ids), self._time_loc_keep(len(ids)), 0
+    parts, ctx = [], []
+    for m in self.present(batch):
+        d, mid = batch[m], self.modality_id(m)
+        if m == self.cfg.climate:
+            ctx.append(self.climate_embed(d['values']).mean(1, keepdim=True) + self.modality_embed.weight[mid]); continue
+        x = d['pixels']
+        _, T, C, H, W = x.shape
+        N = (H // k) * (W // k)
+        bi, ji = ((ids >= start) & (ids < start + T * N)).nonzero(as_tuple=True)
+        tt, pp = (ids[bi, ji] - start) // N, (ids[bi, ji] - start) % N
+        w, b = self.patch_embed.weights(C, d['wavelengths'], d.get('bandwidths'), bands.get(m))
+        patches = F.unfold(x.flatten(0, 1), k, stride=k).view(B, T, C * k * k, N)[bi, tt, :, pp]   # [n_m, C*k*k], the chosen patches only
+        a = self._addends(d, mid, keep).expand(B, T, N, D)[bi, tt, pp]
+        parts.append((bi, ji, patches @ w.reshape(D, -1).T + b + a))
+        start += T * N
+    dtype = parts[0][2].dtype if parts else self.modality_embed.weight.dtype
+    vis = torch.zeros(B, ids.shape[1], D, device=ids.device, dtype=dtype)
+    if parts: vis = vis.index_put((torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])), torch.cat([p[2] for p in parts]))
+    ctx = torch.cat(ctx, 1).to(dtype) if ctx else vis.new_zeros(B, 0, D)
+    if 'latlon' in batch:
+        loc = keep * self.loc_scale * _pairs(batch['latlon'].float(), D).to(vis)[:, None]
+        vis, ctx = vis + loc, ctx + loc
+    return vis, ctx
+
+@patch
+def token_index(self:MultimodalEncoder, batch:dict) -> torch.Tensor:
+    "index [L, 3] of `tokenize` (modality id, date or -1, patch or -1) from the batch's shapes alone."
+    out, k = [], self.cfg.patch
+    for m in self.present(batch):
+        mid = self.modality_id(m)
+        if m == self.cfg.climate: out.append(torch.tensor([[mid, -1, -1]])); continue
+        _, T, _, H, W = batch[m]['pixels'].shape
+        tt, pp = torch.meshgrid(torch.arange(T), torch.arange((H // k) * (W // k)), indexing='ij')
+        out.append(torch.stack([torch.full((tt.numel(),), mid), tt.flatten(), pp.flatten()], 1))
+    return torch.cat(out).to(self.modality_embed.weight.device)
 
 # %% ../../nbs/models/31_encoder.ipynb #ee9aae95
 @patch

@@ -150,11 +150,15 @@ class DynamicPatchEmbed(nn.Module):
                 names:list[str]|None=None             # [C] band names
                ) -> torch.Tensor:                     # [B, L, D], L = (H/k)*(W/k) in row-major order
         "Embed the patches of an image whose bands are described by their wavelengths or names."
+        weight, bias = self.weights(x.shape[1], wavelengths, bandwidths, names)
+        return F.conv2d(x, weight, bias, stride=self.patch_size).flatten(2).transpose(1, 2)
+
+    def weights(self, bands:int, wavelengths:torch.Tensor, bandwidths:torch.Tensor|None=None, names:list[str]|None=None):
+        "The conv weight [D, C, k, k] and bias [D] for `bands` bands so described (rows of [B, C] descriptions are alike: the first is used)."
         if wavelengths.ndim == 2: wavelengths = wavelengths[0]
         if bandwidths is not None and bandwidths.ndim == 2: bandwidths = bandwidths[0]
-        if len(wavelengths) != x.shape[1]: raise ValueError(f"{x.shape[1]} bands but {len(wavelengths)} wavelengths")
-        weight, bias = self.kernel(self.band_embed(wavelengths, bandwidths, names))
-        return F.conv2d(x, weight, bias, stride=self.patch_size).flatten(2).transpose(1, 2)
+        if len(wavelengths) != bands: raise ValueError(f"{bands} bands but {len(wavelengths)} wavelengths")
+        return self.kernel(self.band_embed(wavelengths, bandwidths, names))
 
 # %% ../../nbs/models/30_layers.ipynb #8dbcf5ba
 def to_device(batch, device):

@@ -90,16 +90,16 @@ from fastcore.basics import patch
 def forward_encoder(self:MultiMAE, batch:dict) -> dict:
     "Encode the visible tokens: {'latent' [B, n_vis(+1), D], 'ids_keep' [B, n_vis], 'mask' [B, L_r], 'index' [L_r, 3], ...}."
     enc = self.encoder
-    x, index = enc.tokenize(batch)
-    raster = index[:, 1] >= 0
-    ctx, x, index = x[:, ~raster], x[:, raster], index[raster]
+    index = enc.token_index(batch)
+    index = index[index[:, 1] >= 0]                                                # raster tokens; the climate token is context
+    B = len(next(v for m in enc.present(batch) for v in batch[m].values()))
     mids = index[:, 0].unique()
     groups = torch.searchsorted(mids, index[:, 0].contiguous())                    # modality -> 0..M-1
     sizes = torch.bincount(groups, minlength=len(mids)).cpu()
     budget = max(1, round((1 - self.cfg.mask_ratio) * len(index)))
-    counts = dirichlet_split(sizes, budget, len(x), self.cfg.alpha).to(x.device)
+    counts = dirichlet_split(sizes, budget, B, self.cfg.alpha).to(index.device)
     ids_keep, mask = random_masking(groups, counts)
-    vis = x.gather(1, ids_keep[..., None].expand(-1, -1, x.shape[-1]))
+    vis, ctx = enc.embed_visible(batch, ids_keep)                                  # masked patches are never embedded
     h = torch.cat([vis, ctx], 1)
     for blk in enc.blocks: h = blk(h)
     return {'latent': enc.norm(h), 'ids_keep': ids_keep, 'mask': mask, 'index': index, 'counts': counts}
