@@ -196,7 +196,7 @@ def crossfit_residuals(self:FinetuneTask,              # a fine-tuned model
                        tasks:list[str],                  # regression tasks to cross-fit
                        rel_table:dict|None=None,         # {task: [sources + 1, C] truth's relative spread about each label source}
                        folds:int=5, steps:int=600, lr:float=3e-3, seed:int=0) -> dict[str, np.ndarray]:
-    "{task: [4, n, C]} at the labelled pixels of `batches`, as `calibrate` collects them, with the residual of a head trained afresh on the frozen features of the other chip folds in place of the fine-tuned head's own."
+    "{task: [5, n, C]} at the labelled pixels of `batches`, as `calibrate` collects them, with the residual of a head trained afresh on the frozen features of the other chip folds in place of the fine-tuned head's own."
     x, y, a, chip = ({t: [] for t in tasks} for _ in range(4))
     was, start = self.training, 0
     self.eval()
