@@ -200,6 +200,20 @@ def _to_torch(x):
     if isinstance(x, tuple): return tuple(_to_torch(v) for v in x)
     return torch.from_numpy(np.ascontiguousarray(x))
 
+# %% ../../nbs/data/15_loader.ipynb #06a9385e
+@patch
+def source_labels(self:ChipDataset, chips:np.ndarray,   # store rows (sorted), e.g. a block of `np.sort(ds.index)`
+                  task:str) -> list[np.ndarray]:
+    "Each label source of regression `task` apart, as `read_batch` converts it onto the task's definition: [len(chips), C, H, W], NaN where that source has no label or the label fraction leaves it out (in the order of `self.sources[task]`)."
+    mods, out = self.meta['modalities'], []
+    keep = True
+    if self.label_fraction < 1:
+        keep = np.stack([label_draw(c, self.label_seed, self.meta['chip_size']) < self.label_fraction for c in chips])[:, None]
+    for n, bands in self.sources.get(task, []):
+        v = convert_labels(_read(self.array(f'{n}/data'), chips)[:, 0][:, bands], label_model(mods[n], bands))[0]
+        out.append(np.where(keep & np.isfinite(v).all(1, keepdims=True), v, np.nan))
+    return out
+
 # %% ../../nbs/data/15_loader.ipynb #46dd6c74
 @patch
 def __getitem__(self:ChipDataset, i):

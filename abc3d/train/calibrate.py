@@ -11,8 +11,7 @@ from fastcore.basics import patch
 from ..tasks import TASKS
 from ..models.heads import gaussian_nll, scale, unscale
 from .finetune import FinetuneTask, INTERVAL_LEVELS, ONE_SIGMA, gaussian_z
-from ..data.chips import convert_labels, label_model, model_rel_sd
-from ..data.loader import _read, label_draw
+from ..data.chips import model_rel_sd
 
 # %% auto #0
 __all__ = ['conformal_z', 'noise_pools', 'crossfit_residuals']
@@ -101,7 +100,7 @@ def noise_pools(ds,                                  # a `ChipDataset`: the trai
                 min_pairs:int=50,                    # fewer pixels where a source meets the reference: no pool for it
                 block:int=64) -> dict[str, dict]:    # chips read at a time
     "{task: {source index: [m, C] label minus the reference label}}: each label source's error measured where it shares a pixel with the task's reference (its first label source, the most precise: airborne lidar for canopy height) in `ds`, within the labels the run may use; none for a source whose error the model shares (a stated `model_rel_sd`)."
-    mods, size, out = ds.meta['modalities'], ds.meta['chip_size'], {}
+    mods, out = ds.meta['modalities'], {}
     chips = np.sort(ds.index)
     for t in tasks or ds.tasks:
         srcs = ds.sources.get(t, [])
@@ -109,9 +108,7 @@ def noise_pools(ds,                                  # a `ChipDataset`: the trai
         names = TASKS[t].label_modalities()
         pairs = {names.index(n): [] for n, b in srcs[1:] if not np.any(model_rel_sd(mods[n], b) > 0)}
         for i in range(0, len(chips), block) if pairs else ():
-            c = chips[i:i + block]
-            keep = np.stack([label_draw(k, ds.label_seed, size) < ds.label_fraction for k in c])[:, None] if ds.label_fraction < 1 else True
-            v = [np.where(keep, convert_labels(_read(ds.array(f'{n}/data'), c)[:, 0][:, b], label_model(mods[n], b))[0], np.nan) for n, b in srcs]
+            v = ds.source_labels(chips[i:i + block], t)
             ref = np.isfinite(v[0]).all(1)
             for (n, b), x in zip(srcs[1:], v[1:]):
                 if names.index(n) in pairs:
