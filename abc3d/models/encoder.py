@@ -76,14 +76,13 @@ def tokenize(self:MultimodalEncoder, batch:dict, bands:dict|None=None) -> tuple[
     bands, D = {**self.bands, **(bands or {})}, self.cfg.dim
     mods = self.present(batch)
     if not mods: raise ValueError(f"the batch has none of the modalities {list(self.cfg.modalities)}")
-    B = len(next(v for m in mods for v in batch[m].values()))
+    B = self.batch_size(batch)
     keep = self._time_loc_keep(B)
     toks, index = [], []
     for m in mods:
         d, mid = batch[m], self.modality_id(m)
         if m == self.cfg.climate:
-            toks.append(self.climate_embed(d['values']).mean(1, keepdim=True) + self.modality_embed.weight[mid])
-            index.append(torch.tensor([[mid, -1, -1]])); continue
+            toks.append(self._climate_token(d, mid)); index.append(torch.tensor([[mid, -1, -1]])); continue
         x = d['pixels']
         _, T, C, H, W = x.shape
         t = self.patch_embed(x.flatten(0, 1), d['wavelengths'], d.get('bandwidths'), bands.get(m))   # [B*T, N, D]
@@ -93,8 +92,23 @@ def tokenize(self:MultimodalEncoder, batch:dict, bands:dict|None=None) -> tuple[
         tt, pp = torch.meshgrid(torch.arange(T), torch.arange(N), indexing='ij')
         index.append(torch.stack([torch.full((T * N,), mid), tt.flatten(), pp.flatten()], 1))
     x = torch.cat(toks, 1)
-    if 'latlon' in batch: x = x + keep * self.loc_scale * _pairs(batch['latlon'].float(), D).to(x)[:, None]
-    return x, torch.cat(index).to(x.device)
+    return x + self._place(batch, keep, x), torch.cat(index).to(x.device)
+
+@patch
+def batch_size(self:MultimodalEncoder, batch:dict) -> int:
+    "Samples in `batch` (from its first present modality)."
+    return len(next(v for m in self.present(batch) for v in batch[m].values()))
+
+@patch
+def _climate_token(self:MultimodalEncoder, d:dict, mid:int) -> torch.Tensor:
+    "The context token [B, 1, D] of the climate modality `d`."
+    return self.climate_embed(d['values']).mean(1, keepdim=True) + self.modality_embed.weight[mid]
+
+@patch
+def _place(self:MultimodalEncoder, batch:dict, keep:torch.Tensor, like:torch.Tensor):
+    "What every token gets added for the sample's place ([B, 1, D]), or 0 without `latlon`."
+    if 'latlon' not in batch: return 0.
+    return keep * self.loc_scale * _pairs(batch['latlon'].float(), self.cfg.dim).to(like)[:, None]
 
 @patch
 def _time_loc_keep(self:MultimodalEncoder, B:int) -> torch.Tensor:
@@ -123,8 +137,7 @@ def embed_visible(self:MultimodalEncoder, batch:dict,
     parts, ctx = [], []
     for m in self.present(batch):
         d, mid = batch[m], self.modality_id(m)
-        if m == self.cfg.climate:
-            ctx.append(self.climate_embed(d['values']).mean(1, keepdim=True) + self.modality_embed.weight[mid]); continue
+        if m == self.cfg.climate: ctx.append(self._climate_token(d, mid)); continue
         x = d['pixels']
         _, T, C, H, W = x.shape
         N = (H // k) * (W // k)
@@ -139,10 +152,8 @@ def embed_visible(self:MultimodalEncoder, batch:dict,
     vis = torch.zeros(B, ids.shape[1], D, device=ids.device, dtype=dtype)
     if parts: vis = vis.index_put((torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])), torch.cat([p[2] for p in parts]))
     ctx = torch.cat(ctx, 1).to(dtype) if ctx else vis.new_zeros(B, 0, D)
-    if 'latlon' in batch:
-        loc = keep * self.loc_scale * _pairs(batch['latlon'].float(), D).to(vis)[:, None]
-        vis, ctx = vis + loc, ctx + loc
-    return vis, ctx
+    loc = self._place(batch, keep, vis)
+    return vis + loc, ctx + loc
 
 @patch
 def token_index(self:MultimodalEncoder, batch:dict) -> torch.Tensor:

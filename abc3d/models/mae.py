@@ -92,7 +92,7 @@ def forward_encoder(self:MultiMAE, batch:dict) -> dict:
     enc = self.encoder
     index = enc.token_index(batch)
     index = index[index[:, 1] >= 0]                                                # raster tokens; the climate token is context
-    B = len(next(v for m in enc.present(batch) for v in batch[m].values()))
+    B = enc.batch_size(batch)
     mids = index[:, 0].unique()
     groups = torch.searchsorted(mids, index[:, 0].contiguous())                    # modality -> 0..M-1
     sizes = torch.bincount(groups, minlength=len(mids)).cpu()

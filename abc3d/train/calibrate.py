@@ -38,7 +38,8 @@ def conformal_z(err:np.ndarray,                   # prediction minus label [n]
         U = rng.standard_normal(draws)
         E = {k: rng.choice(np.asarray(p, float), draws) for k, p in pools.items() if (s == k).any()}
         grid = np.logspace(-3, 3, 121)           # model error sd over the label error's median size
-    def pooled_width(q, k):
+        rows = {k: np.flatnonzero(pooled)[s == k] for k in E}   # each source's residuals
+    def pooled_width(q):
         "For each pooled source: the q-quantile of |N(0, a²) + label error| as a function of a, on a grid."
         out = {}
         for src_k, e in E.items():
@@ -51,12 +52,12 @@ def conformal_z(err:np.ndarray,                   # prediction minus label [n]
         need = min(n, int(np.ceil((n + 1) * q)))
         if plain: return zs[need - 1]
         k = NormalDist().inv_cdf((1 + q) / 2)
-        curves = pooled_width(q, k) if pooled.any() else {}
+        curves = pooled_width(q) if pooled.any() else {}
         def inside(z):
             w = np.sqrt((z * std) ** 2 + k * k * noise)
             for src_k, (la, wq, amax) in curves.items():
-                a, sel = (z / k) * std[pooled], s == src_k
-                w[np.flatnonzero(pooled)[sel]] = np.where(a[sel] > amax, a[sel] * k, np.interp(np.log(np.maximum(a[sel], 1e-300)), la, wq))
+                a = (z / k) * std[rows[src_k]]
+                w[rows[src_k]] = np.where(a > amax, a * k, np.interp(np.log(np.maximum(a, 1e-300)), la, wq))
             return (err <= w).sum()
         lo, hi = 0., 2 * max(1., float(np.max(err / std)))
         for _ in range(40):                      # bisection: coverage grows with z
