@@ -26,7 +26,8 @@ from ..tasks import TASKS
 from .windows import window_starts, blend_weights, Predictor, feed_plan, catalog_region
 
 # %% auto #0
-__all__ = ['STAC_EXTENSIONS', 'read_strip', 'strip_batches', 'zero_where_absent', 'predict_region', 'write_stac_item', 'predict']
+__all__ = ['STAC_EXTENSIONS', 'read_strip', 'strip_rows', 'strip_batches', 'zero_where_absent', 'predict_region',
+           'write_stac_item', 'predict']
 
 # %% ../../nbs/predict/51_maps.ipynb #2d2bc481
 def _zeros(products:dict, size:int, width:int) -> dict:
@@ -74,6 +75,26 @@ def _finish_rows(acc:dict, products:dict, n:int) -> dict:
             out[f'{t}_std'] = np.where(none, np.nan, np.sqrt(var)).astype('float32')
     return out
 
+def _flush(work:Path, fin:dict, win:Window, state:Path, step:int, acc:dict):
+    "Write finished rows into the work GeoTIFFs, then (only then) the state that says they are written."
+    for f, arr in fin.items():
+        with rasterio.open(work/f'{f}.tif', 'r+') as dst: dst.write(arr, window=win)   # closed: on disk before the state
+    with atomic_path(state, '.npz') as tmp:
+        with open(tmp, 'wb') as fh: np.savez(fh, step=step, **acc)
+
+def _ood_count(s:np.ndarray) -> np.ndarray:
+    "[flagged, scored] pixels of ood scores."
+    ok = np.isfinite(s)
+    return np.array([(s[ok] > 1).sum(), ok.sum()], 'int64')
+
+def _ood_tally(path:Path, n:int, chunk:int=256) -> np.ndarray:
+    "`_ood_count` of the first `n` rows of a work ood map (what a resumed run already wrote), read in chunks of rows."
+    tally = np.zeros(2, 'int64')
+    if n and path.exists():
+        with rasterio.open(path) as f:
+            for r in range(0, n, chunk): tally += _ood_count(f.read(1, window=Window(0, r, f.width, min(chunk, n - r))))
+    return tally
+
 def _shift(acc:dict, n:int):
     "Drop the first `n` (finished) rows of every accumulator; the carry-over moves up, zeros come in below."
     for a in acc.values():
@@ -81,14 +102,15 @@ def _shift(acc:dict, n:int):
         a[..., a.shape[-2] - n:, :] = 0
 
 # %% ../../nbs/predict/51_maps.ipynb #026ec5ca
-def _strip_batch(plan:dict, strip:dict, climate:dict, cols:list[int], size:int, latlon:np.ndarray) -> tuple[dict, np.ndarray]:
-    "The model batch of the windows at `cols` of a strip, and where any raster input is valid [B, size, size]."
+def _strip_batch(plan:dict, strip:dict, climate:dict, r:int, cols:list[int], size:int, latlon:np.ndarray, r0:int|None=None) -> tuple[dict, np.ndarray]:
+    "The model batch of the windows at row `r`, columns `cols` of a strip whose first row is `r0` (default `r`), and where any raster input is valid [B, size, size]."
     b, valid = {}, np.zeros((len(cols), size, size), bool)
+    dr = r - (r if r0 is None else r0)
     for slot, (name, meta, idx, sel) in plan.items():
         if meta['kind'] == 'climate_grid':
-            b[slot] = model_input(np.stack([climate[c] for c in cols])[:, :, sel], meta, idx); continue
+            b[slot] = model_input(np.stack([climate[r, c] for c in cols])[:, :, sel], meta, idx); continue
         d = strip[name]
-        x = np.stack([d['data'][:, sel, :, c:c + size] for c in cols])          # [B, T, C, size, size], a copy
+        x = np.stack([d['data'][:, sel, dr:dr + size, c:c + size] for c in cols])   # [B, T, C, size, size], a copy
         t = np.tile(d['time'], (len(cols), 1, 1)) if 'time' in d else None
         b[slot] = model_input(x, meta, idx, True, t)
         valid |= b[slot]['mask'].any(1)[:, 0]
@@ -114,25 +136,31 @@ def _accumulate(acc:dict, out:dict, products:dict, cols:list[int], size:int, w:n
                 acc[f'{t}.s'][:, :, c:c + size] += wj * (s*s + m*m)
 
 # %% ../../nbs/predict/51_maps.ipynb #326c2870
-def read_strip(src:RegionSources, cat:Catalog, grid:AnalysisGrid, names:list[str], r:int, cols:list[int], size:int) -> tuple[dict, dict]:
-    "The strip of windows at row `r`: every raster co-registered once, and the climate at each window's centre."
-    strip = src.extract(r, 0, height=size, width=grid.width, strict=False)
+def read_strip(src:RegionSources, cat:Catalog, grid:AnalysisGrid, names:list[str], rows:int|list[int], cols:list[int], size:int) -> tuple[dict, dict]:
+    "The strip of the windows at `rows` (one row or consecutive rows): every raster co-registered once over it, and the climate at each window's centre {(row, col): [T, V]}."
+    rows = [rows] if isinstance(rows, (int, np.integer)) else list(rows)
+    strip = src.extract(rows[0], 0, height=rows[-1] + size - rows[0], width=grid.width, strict=False)
     climate = {}
     for n in names:
         if n in src.climate:                                   # one interpolation for all windows of the strip
             path, ds = src.climate[n]
-            bands = cat[n].band_names
-            lon, lat = grid.lonlat([r + size/2] * len(cols), [c + size/2 for c in cols])
-            climate = dict(zip(cols, climate_context(ds, bands, lon, lat, path)))
+            rc = [(r, c) for r in rows for c in cols]
+            lon, lat = grid.lonlat([r + size/2 for r, _ in rc], [c + size/2 for _, c in rc])
+            climate = dict(zip(rc, climate_context(ds, cat[n].band_names, lon, lat, path)))
     return strip, climate
 
+def strip_rows(rows:list[int], width:int, size:int, budget:int=2**16) -> int:
+    "How many window rows one strip read holds: as many as keep it within `budget` pixels (at least one)."
+    stride = rows[1] - rows[0] if len(rows) > 1 else size
+    return max(1, min(len(rows), (budget // max(width, 1) - size) // stride + 1))
+
 # %% ../../nbs/predict/51_maps.ipynb #50283883
-def strip_batches(strip:dict, climate:dict, grid:AnalysisGrid, plans:list[dict], r:int, cols:list[int], size:int, batch_size:int):
-    "Yield (window columns, [(batch, valid) per model]) for batches of the windows of a strip read by `read_strip`."
+def strip_batches(strip:dict, climate:dict, grid:AnalysisGrid, plans:list[dict], r:int, cols:list[int], size:int, batch_size:int, r0:int|None=None):
+    "Yield (window columns, [(batch, valid) per model]) for batches of the windows at row `r` of a strip read by `read_strip` (whose first row is `r0`, default `r`)."
     for s in range(0, len(cols), batch_size):
         cb = cols[s:s + batch_size]
         lon, lat = grid.lonlat([r + size/2] * len(cb), [c + size/2 for c in cb])
-        yield cb, [_strip_batch(pl, strip, climate, cb, size, np.stack([lat, lon], 1)) for pl in plans]
+        yield cb, [_strip_batch(pl, strip, climate, r, cb, size, np.stack([lat, lon], 1), r0) for pl in plans]
 
 # %% ../../nbs/predict/51_maps.ipynb #14f97239
 def zero_where_absent(outs:dict, codes:list[int]|None) -> dict:
@@ -190,14 +218,20 @@ def predict_region(models:list[Predictor], cat:Catalog, region:dict, grid:Analys
     autocast = torch.autocast('cuda', torch.bfloat16) if str(device).startswith('cuda') else nullcontext()
     bar = progress(total=len(rows) * len(cols), desc=f'predict {name}', unit='window', initial=step * len(cols))
     todo = rows[step:step + stop_after] if stop_after is not None else rows[step:]
-    pool = ThreadPoolExecutor(1)                        # reads the next strip while the model works on this one
-    ahead = pool.submit(read_strip, src, cat, grid, names, todo[0], cols, size) if todo else None
+    k = strip_rows(rows, grid.width, size)             # window rows per read, at fixed places (a resumed run reads what an uninterrupted one read)
+    reads = {}
+    def ahead(b):                                       # reads strip `b` while the model works on the one before
+        if b * k < step + len(todo) and b not in reads: reads[b] = pool.submit(read_strip, src, cat, grid, names, rows[b*k:(b + 1)*k], cols, size)
+    pool = ThreadPoolExecutor(1)
+    writer, writes = ThreadPoolExecutor(1), []          # writes finished rows, then the state, while the model works
+    if todo: ahead(step // k)
+    flagged = _ood_tally(work/'ood.tif', rows[step] if step < len(rows) else grid.height) if 'ood' in products else None
     try:
         for i in range(step, step + len(todo)):
-            r = rows[i]
-            strip, climate = ahead.result()
-            if i + 1 < step + len(todo): ahead = pool.submit(read_strip, src, cat, grid, names, rows[i + 1], cols, size)
-            for cb, batches in strip_batches(strip, climate, grid, plans, r, cols, size, batch_size):
+            r, b = rows[i], i // k
+            strip, climate = reads[b].result()
+            ahead(b + 1); reads.pop(b - 1, None)
+            for cb, batches in strip_batches(strip, climate, grid, plans, r, cols, size, batch_size, rows[b * k]):
                 outs = {}
                 for m, (batch, valid) in zip(models, batches):
                     with torch.inference_mode(), autocast: o = m.task.predict(to_device(batch, device))
@@ -209,14 +243,15 @@ def predict_region(models:list[Predictor], cat:Catalog, region:dict, grid:Analys
                 _accumulate(acc, outs, products, cb, size, w, valid)
                 bar.update(len(cb))
             n = rows[i + 1] - r if i + 1 < len(rows) else size
-            for f, arr in _finish_rows(acc, products, n).items():
-                with rasterio.open(work/f'{f}.tif', 'r+') as dst: dst.write(arr, window=Window(0, r, grid.width, n))
+            fin = _finish_rows(acc, products, n)
+            if flagged is not None: flagged += _ood_count(fin['ood'])
             _shift(acc, n)
-            with atomic_path(state, '.npz') as tmp:
-                with open(tmp, 'wb') as fh: np.savez(fh, step=i + 1, **acc)
+            while len(writes) > 1 or writes and writes[0].done(): writes.pop(0).result()   # a failed write stops the run; at most 2 strips queued
+            writes.append(writer.submit(_flush, work, fin, Window(0, r, grid.width, n), state, i + 1, {k: v.copy() for k, v in acc.items()}))
             done += 1
+        for f in writes: f.result()
     finally:
-        pool.shutdown(wait=True, cancel_futures=True); bar.close(); src.close()
+        pool.shutdown(wait=True, cancel_futures=True); writer.shutdown(wait=True); bar.close(); src.close()
     if step + done < len(rows):
         return dict(region=name, reused=False, windows=done * len(cols), complete=False)
     for f in maps.glob('.*') if maps.exists() else []:            # what a run killed while writing its maps left: swept
@@ -234,9 +269,7 @@ def predict_region(models:list[Predictor], cat:Catalog, region:dict, grid:Analys
     with ThreadPoolExecutor(min(4, os.cpu_count() or 1)) as ex: written = list(ex.map(cog, files))   # GDAL writes outside the GIL
     extra = {}
     if 'ood' in products:
-        with rasterio.open(maps/'ood.tif') as f: s = f.read(1)
-        ok = np.isfinite(s)
-        extra = {'abc3d:ood': dict(flagged_share=round(float((s[ok] > 1).mean()) if ok.any() else 0., 5), expected_share=round(1 - models[owner['ood']].ood['quantile'], 5),
+        extra = {'abc3d:ood': dict(flagged_share=round(float(flagged[0] / flagged[1]) if flagged[1] else 0., 5), expected_share=round(1 - models[owner['ood']].ood['quantile'], 5),
                                    score='Mahalanobis distance of the inputs to the validation pixels over its 99.9th percentile there (> 1: flagged)')}
     write_stac_item(item_path, region, grid, written, files, models, cat, key, extra)
     shutil.rmtree(work)
