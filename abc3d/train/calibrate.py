@@ -129,7 +129,7 @@ def calibrate(self:FinetuneTask, batches,           # an iterable of batches: th
               steps:int=600,                        # Adam steps of each cross-fitted head
               pools:dict|None=None,                 # `noise_pools`: measured label errors, taken off per source
              ) -> dict[str, dict]:
-    "Fit and set the conformal intervals of every regression task and channel on the labels of `batches` (and, for a task with fewer than `min_labels`, on cross-fitted residuals of `train_batches`), and the truth's spread about them that labels cannot show; returns {task: {'n', 'n_crossfit', 'std_factor', 'z68', 'z95', 'model_rel_sd', 'noise_pairs'}} (per channel)."
+    "Fit and set the conformal intervals of every regression task and channel on the labels of `batches` (and, for a task with fewer than `min_labels`, on cross-fitted residuals of `train_batches`), and the truth's spread about them that labels cannot show; returns {task: {'n', 'n_crossfit', 'std_factor', 'coverage_sd', 'z68', 'z95', 'model_rel_sd', 'noise_pairs'}} (per channel)."
     tasks = [t for t in self.tasks if not TASKS[t].is_classes]
     gauss, one = gaussian_z(), INTERVAL_LEVELS.index(ONE_SIGMA)
     for t in tasks:
@@ -165,7 +165,8 @@ def calibrate(self:FinetuneTask, batches,           # an iterable of batches: th
         getattr(self, f'zq_{t}').copy_(torch.tensor(z / f[:, None]))
         getattr(self, f'berk_{t}').copy_(torch.tensor(berk))
         zz = self.interval_z(t).tolist()
-        out[t] = {'n': int(a.shape[1]), 'n_crossfit': int(cross[t].shape[1]) if t in cross else 0, 'std_factor': f.tolist(), 'z68': [r[0] for r in zz], 'z95': [r[1] for r in zz], 'model_rel_sd': berk.round(4).tolist(),
+        out[t] = {'n': int(a.shape[1]), 'n_crossfit': int(cross[t].shape[1]) if t in cross else 0, 'std_factor': f.tolist(),
+                  'coverage_sd': round(100 * float(np.sqrt(ONE_SIGMA * (1 - ONE_SIGMA) / a.shape[1])), 1),   # points: how well n labels can place the 68 % level 'z68': [r[0] for r in zz], 'z95': [r[1] for r in zz], 'model_rel_sd': berk.round(4).tolist(),
                   'noise_pairs': {TASKS[t].label_modalities()[k]: len(p) for k, p in pool.items()}}
     return out
 

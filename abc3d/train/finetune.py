@@ -126,7 +126,7 @@ class FinetuneTask(L.LightningModule):
                  frozen_share:float=0.,                 # share of the steps before a pretrained encoder learns (LP-FT: the new parts first)
                  head_inputs:bool=True,                 # the heads also see each pixel's own input summaries (with the pixel path)
                  trend:bool=True,                       # the pixel summaries include each band's slope per year (a change inside the record)
-                 nll_beta:float=0.5,                    # β of the regression losses' β-NLL (0: the plain Gaussian NLL; see `gaussian_nll`)
+                 nll_beta:float=1.0,                    # β of the regression losses' β-NLL (0: the plain Gaussian NLL, 1: the mean as under squared error; see `gaussian_nll`)
                  pixel_heads=()):                       # tasks whose head reads each pixel's own input summaries only (`refit_heads`)
         super().__init__()
         if mode not in MODES: raise ValueError(f"unknown mode '{mode}'; the modes are {MODES}")
