@@ -166,7 +166,8 @@ def calibrate(self:FinetuneTask, batches,           # an iterable of batches: th
         getattr(self, f'berk_{t}').copy_(torch.tensor(berk))
         zz = self.interval_z(t).tolist()
         out[t] = {'n': int(a.shape[1]), 'n_crossfit': int(cross[t].shape[1]) if t in cross else 0, 'std_factor': f.tolist(),
-                  'coverage_sd': round(100 * float(np.sqrt(ONE_SIGMA * (1 - ONE_SIGMA) / a.shape[1])), 1),   # points: how well n labels can place the 68 % level 'z68': [r[0] for r in zz], 'z95': [r[1] for r in zz], 'model_rel_sd': berk.round(4).tolist(),
+                  'coverage_sd': round(100 * float(np.sqrt(ONE_SIGMA * (1 - ONE_SIGMA) / a.shape[1])), 1),   # points: how well n labels can place the 68 % level
+                  'z68': [r[0] for r in zz], 'z95': [r[1] for r in zz], 'model_rel_sd': berk.round(4).tolist(),
                   'noise_pairs': {TASKS[t].label_modalities()[k]: len(p) for k, p in pool.items()}}
     return out
 
