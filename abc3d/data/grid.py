@@ -133,13 +133,14 @@ def _read_aligned(src, grid, at, bands, scale, offset, nodata, dtype, dst_nodata
     except rasterio.errors.RasterioError as e: raise DataError(src.name, f"cannot be read ({e})") from None
     bad = (raw == nodata) if nodata is not None and not np.isnan(nodata) else np.zeros(raw.shape, bool)
     if raw.dtype.kind == 'f': bad |= np.isnan(raw)
-    if np.dtype(dtype).kind == 'f':
-        x = raw.astype(dtype)
-        if scale != 1.0 or offset != 0.0: x = x * np.asarray(scale, dtype) + np.asarray(offset, dtype)
-        x[bad] = np.nan
-    else: x = np.where(bad, dst_nodata, raw).astype(dtype)
-    out[:, a0 - r0:a1 - r0, b0 - c0:b1 - c0] = x
+    out[:, a0 - r0:a1 - r0, b0 - c0:b1 - c0] = _physical(np.ma.masked_array(raw, bad), dtype, scale, offset, dst_nodata)
     return out
+
+def _physical(arr:np.ma.MaskedArray, dtype, scale, offset, dst_nodata) -> np.ndarray:
+    "Masked DNs as `dtype`: floats scaled to physical values with NaN where masked, integers with `dst_nodata` there."
+    if np.dtype(dtype).kind != 'f': return arr.filled(dst_nodata).astype(dtype)
+    data = arr.astype(dtype).filled(np.nan)
+    return data * np.asarray(scale, dtype) + np.asarray(offset, dtype) if scale != 1.0 or offset != 0.0 else data
 
 def warp(src,                          # an open rasterio dataset (see `open_raster`) or a path
          grid:AnalysisGrid,            # the target grid (or a window of it)
@@ -170,10 +171,7 @@ def warp(src,                          # an open rasterio dataset (see `open_ras
                            dtype=None) as vrt:
                 arr = vrt.read(bands, masked=True)
         except rasterio.errors.RasterioError as e: raise DataError(src.name, f"cannot be read or warped ({e})") from None
-        if floaty:
-            data = arr.astype(dtype).filled(np.nan)
-            if scale != 1.0 or offset != 0.0: data = data * np.asarray(scale, dtype) + np.asarray(offset, dtype)
-        else: data = arr.filled(dst_nodata).astype(dtype)
+        data = _physical(arr, dtype, scale, offset, dst_nodata)
     finally:
         if own: src.close()
     return data

@@ -219,10 +219,9 @@ def predict_region(models:list[Predictor], cat:Catalog, region:dict, grid:Analys
     bar = progress(total=len(rows) * len(cols), desc=f'predict {name}', unit='window', initial=step * len(cols))
     todo = rows[step:step + stop_after] if stop_after is not None else rows[step:]
     k = strip_rows(rows, grid.width, size)             # window rows per read, at fixed places (a resumed run reads what an uninterrupted one read)
-    reads = {}
+    pool, reads = ThreadPoolExecutor(1), {}
     def ahead(b):                                       # reads strip `b` while the model works on the one before
         if b * k < step + len(todo) and b not in reads: reads[b] = pool.submit(read_strip, src, cat, grid, names, rows[b*k:(b + 1)*k], cols, size)
-    pool = ThreadPoolExecutor(1)
     writer, writes = ThreadPoolExecutor(1), []          # writes finished rows, then the state, while the model works
     if todo: ahead(step // k)
     flagged = _ood_tally(work/'ood.tif', rows[step] if step < len(rows) else grid.height) if 'ood' in products else None
@@ -247,7 +246,7 @@ def predict_region(models:list[Predictor], cat:Catalog, region:dict, grid:Analys
             if flagged is not None: flagged += _ood_count(fin['ood'])
             _shift(acc, n)
             while len(writes) > 1 or writes and writes[0].done(): writes.pop(0).result()   # a failed write stops the run; at most 2 strips queued
-            writes.append(writer.submit(_flush, work, fin, Window(0, r, grid.width, n), state, i + 1, {k: v.copy() for k, v in acc.items()}))
+            writes.append(writer.submit(_flush, work, fin, Window(0, r, grid.width, n), state, i + 1, {a: v.copy() for a, v in acc.items()}))
             done += 1
         for f in writes: f.result()
     finally:
