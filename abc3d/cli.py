@@ -133,11 +133,16 @@ def _landscape(out, **kw):
     root = build_landscape(out, **kw)
     return landscape_summary(root) | {'reused': before is not None and man.stat().st_mtime_ns == before}
 
-def _twin(a):
+def _biome_regions(biomes:str, **kw) -> list:
+    "One region per comma-separated biome, named `<biome>_<i>`; `kw` sets the `RegionSpec`'s size and resolution."
     from abc3d.sim.truth import RegionSpec, BIOMES
-    if bad := [b for b in a.biomes.split(',') if b not in BIOMES]:
+    names = [b.strip() for b in biomes.split(',') if b.strip()]
+    if bad := [b for b in names if b not in BIOMES] or not names and ['(none)']:
         raise ValueError(f"--biomes: unknown biome(s) {bad}; the biomes are {', '.join(BIOMES)}")
-    regions = [RegionSpec(name=f'{b}_{i}', biome=b, size_px=a.size_px, res=a.res) for i, b in enumerate(a.biomes.split(','))]
+    return [RegionSpec(name=f'{b}_{i}', biome=b, **kw) for i, b in enumerate(names)]
+
+def _twin(a):
+    regions = _biome_regions(a.biomes, size_px=a.size_px, res=a.res)
     t = time.perf_counter()
     res = _landscape(a.out, regions=regions, seed=a.seed, year=a.year, years=a.years, n_dates=a.dates, block=a.block, overwrite=a.overwrite)
     _report('landscape', res, time.perf_counter() - t)
@@ -309,6 +314,18 @@ def _finetune(a):
     print("held-out metrics (test split):")
     print(format_metrics(metrics))
 
+def _run_landscape(a) -> dict|None:
+    "`build_landscape`'s arguments from `abc3d run`'s landscape options; None: the embedded default landscape."
+    from abc3d.sim.landscape import default_regions
+    from dataclasses import replace
+    land = {}
+    if a.biomes or a.size_px:
+        regions = _biome_regions(a.biomes) if a.biomes else default_regions()
+        land['regions'] = [replace(r, size_px=a.size_px) if a.size_px else r for r in regions]
+    if a.dates: land['n_dates'] = a.dates
+    if a.landscape_seed is not None: land['seed'] = a.landscape_seed
+    return land or None
+
 def _run(a):
     "The main job: landscape, chips, then the run notebooks (pretrain, fine-tune every task, predict + carbon, evaluate) and the report."
     from abc3d.report.main_job import run_pipeline
@@ -316,13 +333,15 @@ def _run(a):
     from abc3d.predict.evaluate import format_scores
     import pandas as pd
     tasks = [t for t in a.tasks.split(',') if t] or None
-    from abc3d.sim.landscape import default_regions
-    from dataclasses import replace
-    land = dict(regions=[replace(r, size_px=a.size_px) for r in default_regions()], n_dates=a.dates) if a.size_px or a.dates else None
-    if land and not a.dates: land.pop('n_dates')
-    if land and not a.size_px: land.pop('regions')
-    res = run_pipeline(a.out, a.data, tasks=tasks, preset=a.preset, seed=a.seed,
-                       **{k: v for k, v in dict(pretrain_steps=a.pretrain_steps, finetune_steps=a.finetune_steps).items() if v is not None}, device=a.device, landscape_kw=land)
+    from abc3d.core import DataError
+    try:
+        res = run_pipeline(a.out, a.data, tasks=tasks, preset=a.preset, seed=a.seed,
+                           **{k: v for k, v in dict(pretrain_steps=a.pretrain_steps, finetune_steps=a.finetune_steps).items() if v is not None},
+                           device=a.device, landscape_kw=_run_landscape(a))
+    except DataError as e:                      # a landscape of other parameters is never replaced by the main job
+        if Path(e.path).resolve() != (Path(a.data)/'landscape').resolve() or 'other parameters' not in e.problem: raise
+        raise ValueError(f"--data {a.data}: its landscape was built with other parameters (--biomes, --landscape-seed, --size-px, --dates) "
+                         "than this run asks for; give the run another --data folder") from None
     out = Path(res['out'])
     metrics = {}
     for f in sorted(out.glob('finetune_*/metrics.json')): metrics.update(json.loads(f.read_text()))
@@ -370,6 +389,8 @@ def _train_commands(sub, D):
     r.add_argument('--tasks', default='', help=f"tasks to fine-tune, comma-separated (default: all: {', '.join(TASKS)})")
     r.add_argument('--size-px', type=_number(int, 32), default=None, help='edge of the landscape regions in pixels (default: the embedded default, 384)')
     r.add_argument('--dates', type=_count, default=None, help='HLS dates of the landscape (default: the embedded default, 8 over two years)')
+    r.add_argument('--biomes', default=None, help='comma-separated biomes of the landscape, one region each (tropical_moist, temperate, boreal, dry; default: tropical_moist,temperate)')
+    r.add_argument('--landscape-seed', type=_index, default=None, help="seed of the landscape's truth and sensors (default: 0, the embedded default); --seed seeds the training")
     r.add_argument('--preset', default='tiny', choices=['tiny', 'base', 'large', 'huge'], help='encoder size: tiny, base, large or huge')
     r.add_argument('--pretrain-steps', type=_count, default=None, help='optimizer steps of the MAE pretraining (default: the main job\'s budget)')
     r.add_argument('--finetune-steps', type=_count, default=None, help='optimizer steps of the multi-task fine-tuning (default: the main job\'s budget)')
