@@ -181,7 +181,7 @@ def cases(p:dict) -> list[Case]:
 
 def run_case(c:Case) -> dict:
     "Run one case in this process; what a user sees and what it left."
-    from abc3d.cli import main
+    from abc3d.cli.main import main
     err, out = io.StringIO(), io.StringIO()
     tb = ''
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):

@@ -2,7 +2,7 @@
 import json, os, subprocess, sys
 from pathlib import Path
 import pytest
-from abc3d.cli import parser
+from abc3d.cli.main import parser
 
 ABC3D = str(Path(sys.executable).parent/'abc3d')
 ENV = {**os.environ, 'ABC3D_PROGRESS': '0'}

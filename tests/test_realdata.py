@@ -157,7 +157,7 @@ def test_real_soil_horizons_to_layer_stocks_by_hand():
 
 def test_lidar_and_soil_commands_write_products(tmp_path):
     import subprocess, sys, rasterio
-    run = lambda *a: subprocess.run([sys.executable, '-m', 'abc3d.cli', *map(str, a)], capture_output=True, text=True)
+    run = lambda *a: subprocess.run([sys.executable, '-m', 'abc3d.cli.main', *map(str, a)], capture_output=True, text=True)
     r = run('lidar', RD/'als/autzen_trim.laz', '--out', tmp_path/'als')
     assert r.returncode == 0, r.stderr
     with rasterio.open(tmp_path/'als/als_metrics_30m.tif') as f:

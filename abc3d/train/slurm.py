@@ -111,7 +111,7 @@ def srun_command(kind:str, config, job:dict) -> list[str]:
     "The `srun` command line of one training step: one task per device, any failed rank ends the step."
     extra = shlex.split(os.environ.get('ABC3D_SRUN_ARGS', ''))      # machine settings (CPU binding...) from the job script
     return ['srun', '--kill-on-bad-exit=1', f"--ntasks={job['ntasks']}", f"--nodes={job['nodes']}",
-            f"--ntasks-per-node={job['per_node']}", *extra, sys.executable, '-m', 'abc3d.cli', kind, '--config', str(config)]
+            f"--ntasks-per-node={job['per_node']}", *extra, sys.executable, '-m', 'abc3d.cli.main', kind, '--config', str(config)]
 
 def srun_step(kind:str,       # 'pretrain' or 'finetune'
               cfg,            # its PretrainConfig / FinetuneConfig
