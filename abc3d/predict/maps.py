@@ -6,177 +6,24 @@
 from __future__ import annotations
 import json, os, shutil, time
 from contextlib import nullcontext
-from dataclasses import dataclass
 from pathlib import Path
 import numpy as np, torch, rasterio, pystac
-from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 from importlib.metadata import version
-from ..core import DataError, atomic_path, write_json, progress, digest, inputs_digest, read_json
+from ..core import DataError, write_json, progress, digest, inputs_digest, read_json
 from ..data.catalog import Catalog, load_catalog, input_files, catalog_sha256
-from ..data.grid import AnalysisGrid, tiff_profile, cog_from_tiff, climate_context
+from ..data.grid import AnalysisGrid, tiff_profile, cog_from_tiff
 from concurrent.futures import ThreadPoolExecutor
-from ..data.catalog import RASTER_KINDS
 from ..data.sources import RegionSources
-from ..data.loader import model_input
 from ..models.layers import to_device
-from ..train.finetune import FinetuneTask, INTERVAL_LEVELS
+from ..train.finetune import INTERVAL_LEVELS
 from ..train.ood import ood_score
 from ..tasks import TASKS
 from .windows import window_starts, blend_weights, Predictor, feed_plan, catalog_region
+from .strips import strip_accumulators, work_files, finish_rows, flush_rows, ood_count, ood_tally, shift_rows, accumulate, read_strip, strip_rows, strip_batches, zero_where_absent
 
 # %% auto #0
-__all__ = ['STAC_EXTENSIONS', 'read_strip', 'strip_rows', 'strip_batches', 'zero_where_absent', 'predict_region',
-           'write_stac_item', 'predict']
-
-# %% ../../nbs/predict/51_maps.ipynb #2d2bc481
-def _zeros(products:dict, size:int, width:int) -> dict:
-    "Accumulators of one strip: weights, validity, and per product weighted moments or probabilities."
-    acc = {'w': np.zeros((size, width), 'float32')}
-    for t, (kind, names, _, codes) in products.items():
-        if kind == 'classes': acc[f'{t}.p'] = np.zeros((len(codes), size, width), 'float32')
-        elif kind == 'score': acc[f'{t}.m'], acc[f'{t}.w'] = np.zeros((1, size, width), 'float32'), np.zeros((size, width), 'float32')
-        else: acc[f'{t}.m'], acc[f'{t}.s'] = (np.zeros((len(names), size, width), 'float32') for _ in range(2))
-    return acc
-
-def _files(products:dict) -> dict:
-    "{file stem: (task, dtype, nodata, descriptions, units)} of every map of `products`."
-    out = {}
-    for t, (kind, names, units, codes) in products.items():
-        if kind == 'classes':
-            out[t] = (t, 'uint8', 255, [t], ['class'])
-            out[f'{t}_prob'] = (t, 'float32', float('nan'), [f'{t}_probability'], ['1'])
-        elif kind == 'score': out[t] = (t, 'float32', float('nan'), names, units)
-        else:
-            out[t] = (t, 'float32', float('nan'), names, units)
-            out[f'{t}_std'] = (t, 'float32', float('nan'), [f'{n}_std' for n in names], units)
-    return out
-
-def _finish_rows(acc:dict, products:dict, n:int) -> dict:
-    "The final values of the first `n` rows of the strip: {file stem: array [C, n, W]}."
-    w = acc['w'][:n]
-    none = w <= 0
-    ws = np.where(none, 1, w)
-    out = {}
-    for t, (kind, names, _, codes) in products.items():
-        if kind == 'classes':
-            p = acc[f'{t}.p'][:, :n] / ws
-            k = p.argmax(0)
-            cls = np.asarray(codes, 'uint8')[k]
-            out[t] = np.where(none, 255, cls)[None].astype('uint8')
-            out[f'{t}_prob'] = np.where(none, np.nan, np.take_along_axis(p, k[None], 0)[0])[None].astype('float32')
-        elif kind == 'score':
-            sw = acc[f'{t}.w'][:n]                              # the weights of the windows where the score exists
-            out[t] = np.where(sw <= 0, np.nan, acc[f'{t}.m'][:, :n] / np.where(sw <= 0, 1, sw)).astype('float32')
-        else:
-            m = acc[f'{t}.m'][:, :n] / ws
-            var = np.maximum(acc[f'{t}.s'][:, :n] / ws - m*m, 0)
-            out[t] = np.where(none, np.nan, m).astype('float32')
-            out[f'{t}_std'] = np.where(none, np.nan, np.sqrt(var)).astype('float32')
-    return out
-
-def _flush(work:Path, fin:dict, win:Window, state:Path, step:int, acc:dict):
-    "Write finished rows into the work GeoTIFFs, then (only then) the state that says they are written."
-    for f, arr in fin.items():
-        with rasterio.open(work/f'{f}.tif', 'r+') as dst: dst.write(arr, window=win)   # closed: on disk before the state
-    with atomic_path(state, '.npz') as tmp:
-        with open(tmp, 'wb') as fh: np.savez(fh, step=step, **acc)
-
-def _ood_count(s:np.ndarray) -> np.ndarray:
-    "[flagged, scored] pixels of ood scores."
-    ok = np.isfinite(s)
-    return np.array([(s[ok] > 1).sum(), ok.sum()], 'int64')
-
-def _ood_tally(path:Path, n:int, chunk:int=256) -> np.ndarray:
-    "`_ood_count` of the first `n` rows of a work ood map (what a resumed run already wrote), read in chunks of rows."
-    tally = np.zeros(2, 'int64')
-    if n and path.exists():
-        with rasterio.open(path) as f:
-            for r in range(0, n, chunk): tally += _ood_count(f.read(1, window=Window(0, r, f.width, min(chunk, n - r))))
-    return tally
-
-def _shift(acc:dict, n:int):
-    "Drop the first `n` (finished) rows of every accumulator; the carry-over moves up, zeros come in below."
-    for a in acc.values():
-        a[..., :a.shape[-2] - n, :] = a[..., n:, :].copy()
-        a[..., a.shape[-2] - n:, :] = 0
-
-# %% ../../nbs/predict/51_maps.ipynb #026ec5ca
-def _strip_batch(plan:dict, strip:dict, climate:dict, r:int, cols:list[int], size:int, latlon:np.ndarray, r0:int|None=None) -> tuple[dict, np.ndarray]:
-    "The model batch of the windows at row `r`, columns `cols` of a strip whose first row is `r0` (default `r`), and where any raster input is valid [B, size, size]."
-    b, valid = {}, np.zeros((len(cols), size, size), bool)
-    dr = r - (r if r0 is None else r0)
-    for slot, (name, meta, idx, sel) in plan.items():
-        if meta['kind'] == 'climate_grid':
-            b[slot] = model_input(np.stack([climate[r, c] for c in cols])[:, :, sel], meta, idx); continue
-        d = strip[name]
-        x = np.stack([d['data'][:, sel, dr:dr + size, c:c + size] for c in cols])   # [B, T, C, size, size], a copy
-        t = np.tile(d['time'], (len(cols), 1, 1)) if 'time' in d else None
-        b[slot] = model_input(x, meta, idx, True, t)
-        valid |= b[slot]['mask'].any(1)[:, 0]
-    b = {k: {kk: torch.from_numpy(np.ascontiguousarray(vv)) for kk, vv in v.items()} for k, v in b.items()}
-    b['latlon'] = torch.from_numpy(latlon.astype('float32'))
-    return b, valid
-
-
-def _accumulate(acc:dict, out:dict, products:dict, cols:list[int], size:int, w:np.ndarray, valid:np.ndarray):
-    "Add the blended predictions of one batch of windows to the strip accumulators."
-    for j, c in enumerate(cols):
-        wj = w * valid[j]
-        acc['w'][:, c:c + size] += wj
-        for t, (kind, *_ ) in products.items():
-            o = out[t]
-            if kind == 'classes': acc[f'{t}.p'][:, :, c:c + size] += wj * o['probs'][j]
-            elif kind == 'score':                               # blended where the score exists (pixels with a valid input)
-                s = o['score'][j]; ok = np.isfinite(s)
-                acc[f'{t}.m'][0, :, c:c + size] += wj * np.where(ok, s, 0); acc[f'{t}.w'][:, c:c + size] += wj * ok
-            else:
-                m, s = np.nan_to_num(o['mean'][j]), np.nan_to_num(o['std'][j])
-                acc[f'{t}.m'][:, :, c:c + size] += wj * m
-                acc[f'{t}.s'][:, :, c:c + size] += wj * (s*s + m*m)
-
-# %% ../../nbs/predict/51_maps.ipynb #326c2870
-def read_strip(src:RegionSources, cat:Catalog, grid:AnalysisGrid, names:list[str], rows:int|list[int], cols:list[int], size:int) -> tuple[dict, dict]:
-    "The strip of the windows at `rows` (one row or consecutive rows): every raster co-registered once over it, and the climate at each window's centre {(row, col): [T, V]}."
-    rows = [rows] if isinstance(rows, (int, np.integer)) else list(rows)
-    strip = src.extract(rows[0], 0, height=rows[-1] + size - rows[0], width=grid.width, strict=False)
-    climate = {}
-    for n in names:
-        if n in src.climate:                                   # one interpolation for all windows of the strip
-            path, ds = src.climate[n]
-            rc = [(r, c) for r in rows for c in cols]
-            lon, lat = grid.lonlat([r + size/2 for r, _ in rc], [c + size/2 for _, c in rc])
-            climate = dict(zip(rc, climate_context(ds, cat[n].band_names, lon, lat, path)))
-    return strip, climate
-
-def strip_rows(rows:list[int], width:int, size:int, budget:int=2**16) -> int:
-    "How many window rows one strip read holds: as many as keep it within `budget` pixels (at least one)."
-    stride = rows[1] - rows[0] if len(rows) > 1 else size
-    return max(1, min(len(rows), (budget // max(width, 1) - size) // stride + 1))
-
-# %% ../../nbs/predict/51_maps.ipynb #50283883
-def strip_batches(strip:dict, climate:dict, grid:AnalysisGrid, plans:list[dict], r:int, cols:list[int], size:int, batch_size:int, r0:int|None=None):
-    "Yield (window columns, [(batch, valid) per model]) for batches of the windows at row `r` of a strip read by `read_strip` (whose first row is `r0`, default `r`)."
-    for s in range(0, len(cols), batch_size):
-        cb = cols[s:s + batch_size]
-        lon, lat = grid.lonlat([r + size/2] * len(cb), [c + size/2 for c in cb])
-        yield cb, [_strip_batch(pl, strip, climate, r, cb, size, np.stack([lat, lon], 1), r0) for pl in plans]
-
-# %% ../../nbs/predict/51_maps.ipynb #14f97239
-def zero_where_absent(outs:dict, codes:list[int]|None) -> dict:
-    "Mix each regression output with the zero the task table's `zero_on` classes imply, by their land-cover probability in `outs` (numpy [B, C, H, W])."
-    lc = outs.get('land_cover')
-    if lc is None or 'probs' not in lc or not codes: return outs
-    for t, o in list(outs.items()):
-        spec = TASKS.get(t)
-        if spec is None or spec.is_classes or not spec.zero_on: continue
-        idx = [list(codes).index(c) for c in spec.zero_on if c in codes]
-        if not idx: continue
-        p = np.clip(lc['probs'][:, idx].sum(1, keepdims=True), 0, 1)
-        mean = (1 - p) * o['mean']
-        var = (1 - p) * (o['std'] ** 2 + o['mean'] ** 2) - mean ** 2
-        outs[t] = {**o, 'mean': mean, 'std': np.sqrt(np.maximum(var, 0))}
-    return outs
+__all__ = ['STAC_EXTENSIONS', 'predict_region', 'write_stac_item', 'predict']
 
 # %% ../../nbs/predict/51_maps.ipynb #63739ef1
 def predict_region(models:list[Predictor], cat:Catalog, region:dict, grid:AnalysisGrid, out,
@@ -197,13 +44,13 @@ def predict_region(models:list[Predictor], cat:Catalog, region:dict, grid:Analys
                catalog=catalog_sha256(cat), inputs=inputs_digest(input_files(cat, names, name)),   # a changed input file or catalog: not reused
                zero_on={t: list(TASKS[t].zero_on) for t in products if t in TASKS and TASKS[t].zero_on and 'land_cover' in owner})  # maps from before the water rule: not reused
     work, maps, item_path = out/'.work'/name, out/'maps'/name, out/'stac'/f'{name}.json'
-    files = _files(products)
+    files = work_files(products)
     if item_path.exists() and json.loads(item_path.read_text())['properties'].get('abc3d:plan') == digest(key):
         return dict(region=name, reused=True, windows=0, files=[str(maps/f'{f}.tif') for f in files])
     state = work/'state.npz'
     if (work/'plan.json').exists() and json.loads((work/'plan.json').read_text()) != json.loads(json.dumps(key, default=str)):
         shutil.rmtree(work)                                  # partial work of other settings: start again
-    step, acc = 0, _zeros(products, size, grid.width)
+    step, acc = 0, strip_accumulators(products, size, grid.width)
     if state.exists():
         with np.load(state) as z: step, acc = int(z['step']), {k: z[k] for k in acc}
     else:
@@ -224,7 +71,7 @@ def predict_region(models:list[Predictor], cat:Catalog, region:dict, grid:Analys
         if b * k < step + len(todo) and b not in reads: reads[b] = pool.submit(read_strip, src, cat, grid, names, rows[b*k:(b + 1)*k], cols, size)
     writer, writes = ThreadPoolExecutor(1), []          # writes finished rows, then the state, while the model works
     if todo: ahead(step // k)
-    flagged = _ood_tally(work/'ood.tif', rows[step] if step < len(rows) else grid.height) if 'ood' in products else None
+    flagged = ood_tally(work/'ood.tif', rows[step] if step < len(rows) else grid.height) if 'ood' in products else None
     try:
         for i in range(step, step + len(todo)):
             r, b = rows[i], i // k
@@ -239,14 +86,14 @@ def predict_region(models:list[Predictor], cat:Catalog, region:dict, grid:Analys
                     s = np.stack([ood_score(m.ood, b).numpy() for m, (b, _) in zip(models, batches) if m.ood])
                     outs['ood'] = {'score': np.where(np.isfinite(s).any(0), np.nanmax(np.where(np.isfinite(s), s, -np.inf), 0), np.nan)}
                 outs = zero_where_absent(outs, models[owner['land_cover']].task.hparams.class_codes if 'land_cover' in owner else None)
-                _accumulate(acc, outs, products, cb, size, w, valid)
+                accumulate(acc, outs, products, cb, size, w, valid)
                 bar.update(len(cb))
             n = rows[i + 1] - r if i + 1 < len(rows) else size
-            fin = _finish_rows(acc, products, n)
-            if flagged is not None: flagged += _ood_count(fin['ood'])
-            _shift(acc, n)
+            fin = finish_rows(acc, products, n)
+            if flagged is not None: flagged += ood_count(fin['ood'])
+            shift_rows(acc, n)
             while len(writes) > 1 or writes and writes[0].done(): writes.pop(0).result()   # a failed write stops the run; at most 2 strips queued
-            writes.append(writer.submit(_flush, work, fin, Window(0, r, grid.width, n), state, i + 1, {a: v.copy() for a, v in acc.items()}))
+            writes.append(writer.submit(flush_rows, work, fin, Window(0, r, grid.width, n), state, i + 1, {a: v.copy() for a, v in acc.items()}))
             done += 1
         for f in writes: f.result()
     finally:

@@ -8,7 +8,8 @@ import json, os, shutil, tempfile, time
 from pathlib import Path
 import numpy as np, torch
 from ..predict.windows import Predictor, feed_plan, window_starts
-from ..predict.maps import predict, read_strip, strip_batches
+from ..predict.maps import predict
+from ..predict.strips import read_strip, strip_batches
 from .bench_model import in_fresh_processes
 from ..tasks import TASKS, class_codes, class_channels
 
