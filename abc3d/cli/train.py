@@ -60,7 +60,6 @@ def _run(a):
     from abc3d.predict.evaluate import format_scores
     import pandas as pd
     tasks = [t for t in a.tasks.split(',') if t] or None
-    from abc3d.core import DataError
     try:
         res = run_pipeline(a.out, a.data, tasks=tasks, preset=a.preset, seed=a.seed,
                            **{k: v for k, v in dict(pretrain_steps=a.pretrain_steps, finetune_steps=a.finetune_steps).items() if v is not None},
