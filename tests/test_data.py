@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 import torch
-from abc3d.data.loader import ChipDataset, ChipDataModule
+from abc3d.data.loader import ChipDataset
+from abc3d.data.datamodule import ChipDataModule
 from abc3d.tasks import TASKS
 from abc3d.core import DataError
 

@@ -10,7 +10,8 @@ import torch
 from ..data.chips import open_store
 from ..data.sources import RegionSources
 from ..data.catalog import load_catalog
-from ..data.loader import ChipDataset, ChunkBatchSampler
+from ..data.loader import ChipDataset
+from ..data.datamodule import ChunkBatchSampler
 from ..data.grid import AnalysisGrid
 
 # %% auto #0

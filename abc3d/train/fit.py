@@ -14,7 +14,8 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.plugins.environments import SLURMEnvironment
 from ..core import DataError, Stopped, data_dir, write_json, atomic_path
 from .checkpoint import AtomicCheckpointIO, export_weights, load_weights, file_sha256
-from ..data.loader import ChipDataModule, input_norm, adopt_norm
+from ..data.loader import input_norm, adopt_norm
+from ..data.datamodule import ChipDataModule
 from ..data.chips import open_store, model_rel_sd
 from ..models.encoder import EncoderConfig
 from ..tasks import TASKS, task_list, class_codes, class_channels, loss_since

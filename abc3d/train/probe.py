@@ -8,7 +8,8 @@ import numpy as np, pandas as pd, torch
 from pathlib import Path
 from ..core import DataError
 from ..data.chips import SPLITS
-from ..data.loader import ChipDataModule, adopt_norm
+from ..data.loader import adopt_norm
+from ..data.datamodule import ChipDataModule
 from ..models.encoder import MultimodalEncoder, EncoderConfig
 from ..models.neck import simple_fuse
 from .checkpoint import load_weights
