@@ -16,7 +16,7 @@ from ..data.grid import AnalysisGrid, tiff_profile, cog_from_tiff
 from concurrent.futures import ThreadPoolExecutor
 from ..data.sources import RegionSources
 from ..models.layers import to_device
-from ..train.finetune import INTERVAL_LEVELS
+from ..train.metrics import INTERVAL_LEVELS
 from ..train.ood import ood_score
 from ..tasks import TASKS
 from .windows import window_starts, blend_weights, Predictor, feed_plan, catalog_region

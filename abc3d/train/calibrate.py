@@ -10,7 +10,8 @@ import numpy as np, torch
 from fastcore.basics import patch
 from ..tasks import TASKS
 from ..models.heads import gaussian_nll, scale, unscale
-from .finetune import FinetuneTask, INTERVAL_LEVELS, ONE_SIGMA, gaussian_z
+from .finetune import FinetuneTask
+from .metrics import INTERVAL_LEVELS, ONE_SIGMA, gaussian_z
 from ..data.chips import model_rel_sd
 
 # %% auto #0

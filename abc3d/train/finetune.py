@@ -8,94 +8,17 @@ from contextlib import nullcontext
 from dataclasses import asdict
 import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
 import lightning as L
-from torchmetrics import MeanSquaredError, MeanAbsoluteError, MeanMetric, SumMetric, R2Score
-from torchmetrics.classification import MulticlassConfusionMatrix
 from ..models.encoder import EncoderConfig, MultimodalEncoder
 from ..models.neck import FusionNeck, PyramidDecoder, simple_fuse
 from ..models.unet import UNet, PixelStem
-from ..tasks import TASKS, encode_classes
+from ..tasks import TASKS
+from .metrics import ONE_SIGMA, INTERVAL_LEVELS, gaussian_z, RegressionMetrics, SegmentationMetrics, truth_target
 from ..models.heads import make_head, gaussian_nll, masked_cross_entropy, scale, unscale, target_stats
 from .pretrain import drop_modalities, param_groups, warmup_cosine
 from .checkpoint import load_weights
 
 # %% auto #0
-__all__ = ['ONE_SIGMA', 'INTERVAL_LEVELS', 'MODES', 'ARCHS', 'LORA_TARGETS', 'INPUT_KEYS', 'gaussian_z', 'RegressionMetrics',
-           'SegmentationMetrics', 'truth_target', 'FinetuneTask', 'class_weights', 'label_stats', 'load_finetuned']
-
-# %% ../../nbs/train/41_finetune.ipynb #2ac3fe5f
-ONE_SIGMA = 0.6826894921370859                     # the Gaussian ±1σ level: a calibrated std's ±1 std interval covers this share
-INTERVAL_LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, ONE_SIGMA, 0.7, 0.8, 0.9, 0.95)   # central-interval levels a model's calibration stores
-
-def gaussian_z(levels=INTERVAL_LEVELS) -> torch.Tensor:
-    "Half-widths of the central Gaussian intervals at `levels`, in σ."
-    return torch.special.ndtri((1 + torch.tensor(levels, dtype=torch.float64)) / 2).float()
-
-class RegressionMetrics(nn.Module):
-    "RMSE, MAE, bias, R², interval coverage and per-channel RMSE over labelled pixels (target units)."
-    def __init__(self, names:list[str]):
-        super().__init__()
-        self.names = list(names)
-        self.rmse, self.mae, self.r2 = MeanSquaredError(squared=False), MeanAbsoluteError(), R2Score()
-        self.bias, self.cov68, self.cov95, self.n = MeanMetric(), MeanMetric(), MeanMetric(), SumMetric()
-        self.per = MeanSquaredError(squared=False, num_outputs=len(names)) if len(names) > 1 else None
-
-    def update(self, mean:torch.Tensor, std:torch.Tensor, target:torch.Tensor, mask:torch.Tensor,
-               z:torch.Tensor|None=None):            # [C, 2]: half-widths of the 68.3 % and 95 % intervals in std (default 1, 1.96)
-        "mean, std, target: [B, C, H, W]; mask: [B, 1, H, W]."
-        m = mask[:, 0] & torch.isfinite(target).all(1)
-        if not m.any(): return
-        p, s, t = (x.permute(0, 2, 3, 1)[m].float() for x in (mean, std, target))    # [n, C]
-        a = (p - t).abs() / s
-        z = torch.tensor([1., 1.96], device=a.device).expand(a.shape[1], 2) if z is None else z.to(a.device)
-        for metric in (self.rmse, self.mae, self.r2): metric.update(p.flatten(), t.flatten())
-        self.bias.update(p - t); self.cov68.update((a <= z[:, 0]).float()); self.cov95.update((a <= z[:, 1]).float())
-        self.n.update(torch.tensor(float(len(p)), device=p.device))
-        if self.per is not None: self.per.update(p, t)
-
-    def compute(self) -> dict[str, float]:
-        n = int(self.n.compute()) if self.n.update_count else 0
-        if n == 0: return {'n': 0}
-        out = {'n': n, 'rmse': self.rmse.compute(), 'mae': self.mae.compute(), 'bias': self.bias.compute(),
-               'cov68': self.cov68.compute(), 'cov95': self.cov95.compute()}
-        if n * len(self.names) >= 2: out['r2'] = self.r2.compute()
-        if self.per is not None: out |= {f'rmse_{k}': v for k, v in zip(self.names, self.per.compute())}
-        return {k: float(v) for k, v in out.items()}
-
-    def reset(self):
-        for m in self.children(): m.reset()
-
-class SegmentationMetrics(nn.Module):
-    "mIoU, macro F1 and accuracy from a confusion matrix; classes absent from both prediction and label are left out."
-    def __init__(self, classes:int):
-        super().__init__()
-        self.cm = MulticlassConfusionMatrix(classes)
-
-    def update(self, pred:torch.Tensor, target:torch.Tensor, mask:torch.Tensor):
-        "pred, target: class index [B, 1, H, W]; mask [B, 1, H, W]."
-        if mask.any(): self.cm.update(pred[mask], target[mask])
-
-    def compute(self) -> dict[str, float]:
-        if not self.cm.update_count: return {'n': 0}
-        cm = self.cm.compute().double()
-        tp, fp, fn = cm.diag(), cm.sum(0) - cm.diag(), cm.sum(1) - cm.diag()
-        seen = (tp + fp + fn) > 0
-        iou, f1 = tp / (tp + fp + fn).clamp(min=1), 2 * tp / (2 * tp + fp + fn).clamp(min=1)
-        return {'n': int(cm.sum()), 'miou': float(iou[seen].mean()), 'f1': float(f1[seen].mean()),
-                'accuracy': float(tp.sum() / cm.sum())}
-
-    def reset(self): self.cm.reset()
-
-# %% ../../nbs/train/41_finetune.ipynb #cff33de4
-def truth_target(task:str, truth:torch.Tensor, truth_bands:list[str], class_codes:list[int]|None=None,
-                 since:int=0) -> tuple[torch.Tensor, torch.Tensor]:
-    "The truth of `task` from a truth batch [B, K, H, W]: (value [B, C, H, W] or class index [B, 1, H, W], mask [B, 1, H, W]); `since`: first year of the record."
-    spec = TASKS[task]
-    v = truth[:, [truth_bands.index(b) for b in spec.truth]]
-    ok = torch.isfinite(v).all(1, keepdim=True)
-    if spec.is_classes:
-        idx, known = encode_classes(spec, torch.nan_to_num(v), class_codes, since)
-        return idx, ok & known
-    return v, ok
+__all__ = ['MODES', 'ARCHS', 'LORA_TARGETS', 'INPUT_KEYS', 'FinetuneTask', 'class_weights', 'label_stats', 'load_finetuned']
 
 # %% ../../nbs/train/41_finetune.ipynb #4f1bb55d
 MODES = ('linear', 'frozen', 'full', 'lora')

@@ -10,7 +10,8 @@ import torch.nn.functional as F
 from fastcore.basics import patch
 from ..tasks import TASKS
 from ..models.heads import make_head
-from .finetune import FinetuneTask, SegmentationMetrics
+from .finetune import FinetuneTask
+from .metrics import SegmentationMetrics
 from lightning.pytorch.utilities import move_data_to_device
 
 # %% auto #0
