@@ -64,7 +64,7 @@ def prepare(w:Path) -> dict:
     (run/'checkpoints'/'last.ckpt').write_bytes(b'\x80\x04\x95' + b'\x00' * 64)
     p['run_pickle'] = run
     # damaged copies of the good store: a shard deleted, a modality deleted, bytes changed at the same size
-    from abc3d.data.chips import open_store
+    from abc3d.data.store import open_store
     _, meta = open_store(store)
     files = sorted(meta.get('files', {}))
     for kind in ('shard', 'modality', 'bytes'):

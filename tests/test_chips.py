@@ -5,7 +5,8 @@ import pytest
 import rasterio
 import zarr
 import abc3d.data.chips as chips
-from abc3d.data.chips import build_chips, open_store, summary
+from abc3d.data.chips import build_chips
+from abc3d.data.store import open_store, summary
 from abc3d.core import DataError
 
 

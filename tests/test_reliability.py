@@ -88,7 +88,7 @@ def test_failed_rebuild_keeps_the_good_store(land, tmp_path):
     r = run('chips', '--landscape', land, '--out', store, '--block', 2, '--overwrite')
     assert r.returncode == 2 and str(tdx) in r.stderr and r.stderr.count('\n') == 1, r.stderr
     assert run('chips', '--landscape', land, '--out', store, '--verify').returncode == 0     # the old store, whole
-    from abc3d.data.chips import open_store
+    from abc3d.data.store import open_store
     assert open_store(store)[1]['plan']['block'] == 1
 
 

@@ -72,7 +72,7 @@ def test_pretraining_on_a_corpus(small):
     out = run('corpus', '--out', d/'corpus', '--biomes', 'dry,boreal', '--per-biome', '1', '--size-px', '192', '--dates', '2')
     assert out.returncode == 0, out.stderr[-3000:]
     assert 'corpus: 2 regions (boreal, dry), seed 1, 18 chips' in out.stdout and 'abc3d pretrain --store' in out.stdout
-    from abc3d.data.chips import open_store
+    from abc3d.data.store import open_store
     corpus = open_store(d/'corpus'/'chips.zarr')[1]
     assert [r['name'] for r in corpus['regions']] == ['dry_c0', 'boreal_c0']
     args = ['study', '--quick', '--methods', 'full', '--fractions', '1', '--out', d/'sc', '--landscape', d/'land', '--store', d/'chips.zarr']

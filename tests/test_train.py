@@ -70,7 +70,7 @@ def test_sigkill_mid_epoch_then_resume_gives_the_same_step_count(default_store, 
             '--ckpt-every', 2]
     run(*args, '--out', tmp_path/'whole')
     whole = json.loads((tmp_path/'whole'/'result.json').read_text())['steps']
-    from abc3d.data.chips import summary
+    from abc3d.data.store import summary
     per_epoch = -(-summary(default_store)['split']['train'] // 8)
     assert per_epoch == 6 and whole == 2 * per_epoch          # 46 training chips, batch 8: 6 steps x 2 epochs
 
@@ -134,7 +134,7 @@ def test_resume_after_cuts_mid_epoch_and_on_epoch_boundary_is_bit_identical(smal
     from abc3d.train.finetune import FinetuneTask
     from abc3d.train.slurm import Requeued
     from abc3d.train.checkpoint import load_weights
-    from abc3d.data.chips import summary
+    from abc3d.data.store import summary
     kw = dict(store=str(small_store), task='canopy_height', pretrained='none', mode='lora', epochs=2, batch_size=4, ckpt_every=100)
     per_epoch = -(-summary(small_store)['split']['train'] // 4)
     assert per_epoch >= 3                                      # a cut after step 1 is mid-epoch, one after step per_epoch ends an epoch
@@ -171,7 +171,7 @@ def test_resume_after_cuts_mid_epoch_and_on_epoch_boundary_is_bit_identical(smal
 
 def test_finetune_standardises_inputs_as_its_encoder_was_pretrained(small_store, default_store, tmp_path):
     "An encoder pretrained on one store (a corpus) and fine-tuned on another: the model standardises with the corpus's statistics."
-    from abc3d.data.chips import open_store
+    from abc3d.data.store import open_store
     pre, ft = tmp_path/'pre', tmp_path/'ft'
     run('pretrain', '--store', small_store, '--out', pre, '--max-steps', 2)
     norm = json.loads((pre/'encoder.json').read_text())['config']['norm']

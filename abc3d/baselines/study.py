@@ -13,7 +13,8 @@ import matplotlib.pyplot as plt
 from ..core import atomic_path, write_json, data_dir, read_json
 from ..train.checkpoint import file_sha256
 from ..tasks import TASKS, task_list, is_loss, loss_since
-from ..data.chips import open_store, SPLITS
+from ..data.chips import SPLITS
+from ..data.store import open_store
 from ..data.grid import AnalysisGrid, coregister, write_cog
 from ..predict.evaluate import evaluate
 from .gbm import train_gbm

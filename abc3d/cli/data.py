@@ -63,7 +63,8 @@ def _corpus(a):
     print(f"pretrain on it: abc3d pretrain --store {out/'chips.zarr'}   (or abc3d study --pretrain-store {out/'chips.zarr'})")
 
 def _chips(a):
-    from abc3d.data.chips import build_chips, verify_store
+    from abc3d.data.chips import build_chips
+    from abc3d.data.store import verify_store
     t = time.perf_counter()
     if a.verify:
         out = Path(a.out) if a.out else Path(a.landscape).parent/'chips.zarr'

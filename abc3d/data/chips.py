@@ -4,7 +4,7 @@
 
 # %% ../../nbs/data/14_chips.ipynb #5a2d3c33
 from __future__ import annotations
-import hashlib, json, shutil, zlib
+import hashlib, json, shutil
 from pathlib import Path
 import numpy as np, zarr
 from zarr.codecs import BloscCodec
@@ -12,10 +12,11 @@ from ..core import DataError, CatalogError, progress, read_json, inputs_digest
 from .catalog import Catalog, load_catalog, RASTER_KINDS, input_files
 from .grid import AnalysisGrid
 from .sources import RegionSources
+from .store import open_store, summary, store_nodes, store_files
 
 # %% auto #0
 __all__ = ['SPLITS', 'SPLIT_BLOCK', 'SPLIT_FRACTIONS', 'CHUNK_CHIPS', 'SHARD_CHIPS', 'block_split', 'fill_shards', 'build_chips',
-           'open_store', 'summary', 'verify_store', 'label_model', 'model_rel_sd', 'convert_labels', 'slurm_cluster']
+           'label_model', 'model_rel_sd', 'convert_labels', 'slurm_cluster']
 
 # %% ../../nbs/data/14_chips.ipynb #e2a3ee6e
 SPLITS = ('train', 'val', 'test')
@@ -266,76 +267,9 @@ def _finalize(path:Path, root, cat, names, manifest, grids, plan, size, absent, 
     meta = dict(plan=plan, inputs=inputs, complete=True, chip_size=size, n_chips=int(root['meta/split'].shape[0]), splits=list(SPLITS),
                 regions=manifest['regions'], seed=manifest.get('seed'), modalities=mods,
                 absent=absent,  # label sources with no file in a region (e.g. GEDI poleward of 51.6 deg)
-                nodes=_store_nodes(path), checksum='crc32', files=_store_files(path))
+                nodes=store_nodes(path), checksum='crc32', files=store_files(path))
     root.attrs['abc3d'] = meta
 
-def open_store(path):
-    "Open a finished chip store for reading (an error for a missing, unfinished or damaged one)."
-    path = Path(path)
-    if not path.exists(): raise DataError(path, "no chip store here; build one with `abc3d chips`")
-    root = zarr.open_group(path, mode='r')
-    meta = root.attrs.asdict().get('abc3d', {})
-    if not meta.get('complete'):
-        raise DataError(path, "the chip store is incomplete (its build was interrupted): run `abc3d chips` again to finish it")
-    _check_store(path, meta)
-    return root, meta
-
-def summary(path) -> dict:
-    "What a chip store holds."
-    root, meta = open_store(path)
-    split = root['meta/split'][:]
-    nbytes = sum(f.stat().st_size for f in Path(path).rglob('*') if f.is_file())
-    return dict(store=str(path), chips=meta['n_chips'], chip_size=meta['chip_size'],
-                split={s: int((split == i).sum()) for i, s in enumerate(SPLITS)},
-                regions=[r['name'] for r in meta['regions']], modalities=list(meta['modalities']),
-                absent_labels=meta.get('absent') or 'none', megabytes=round(nbytes/2**20, 1))
-
-# %% ../../nbs/data/14_chips.ipynb #34a05dfa
-_REBUILD = "run `abc3d chips --overwrite` to rebuild the store"
-
-def _store_nodes(path:Path) -> list[str]:
-    "The groups and arrays of the store at `path` (but its root), by relative path."
-    return sorted(f.parent.relative_to(path).as_posix() for f in path.rglob('zarr.json') if f.parent != path)
-
-def _crc32(f:Path) -> str:
-    "CRC-32 of the file `f`, as 8 hex digits."
-    crc = 0
-    with open(f, 'rb') as fh:
-        while b := fh.read(1 << 22): crc = zlib.crc32(b, crc)
-    return f'{crc:08x}'
-
-def _store_files(path:Path) -> dict:
-    "[size, CRC-32] of every data file of the store at `path` (all but its zarr.json documents), by relative path."
-    return {f.relative_to(path).as_posix(): [f.stat().st_size, _crc32(f)]
-            for f in sorted(path.rglob('*')) if f.is_file() and f.name != 'zarr.json'}
-
-def _check_store(path:Path, meta:dict):
-    "Check a finished store cheaply (a stat per file): its groups and arrays are there, its data files at their recorded sizes."
-    mods = meta.get('modalities', {})
-    for n in meta.get('nodes') or [f'{m}/data' for m in mods]:
-        if (path/n/'zarr.json').exists(): continue
-        gone = path/n
-        while not gone.parent.exists(): gone = gone.parent
-        rel = gone.relative_to(path).as_posix()
-        raise DataError(gone, f"missing: the chip store lost {f'modality {rel!r}' if rel in mods else repr(rel)}; {_REBUILD}")
-    for f, (size, _) in meta.get('files', {}).items():
-        p = path/f
-        try: got = p.stat().st_size
-        except FileNotFoundError: raise DataError(p, f"missing: the chip store lost this data file; {_REBUILD}") from None
-        if got != size: raise DataError(p, f"has {got} bytes where the chip store recorded {size}: the file is damaged; {_REBUILD}")
-
-def verify_store(path) -> dict:
-    "Check a finished chip store fully, reading every data file against its recorded CRC-32; what was checked, or an error naming the damaged files."
-    path = Path(path)
-    _, meta = open_store(path)
-    files = meta.get('files')
-    if not files: raise DataError(path, "records no file checksums (built before they were recorded), so it cannot be verified; remove it and run `abc3d chips` to rebuild it")
-    bad = [f for f, (_, crc) in files.items() if _crc32(path/f) != crc]
-    if bad:
-        also = f"; also {', '.join(bad[1:4])}{', ...' if len(bad) > 4 else ''}" if len(bad) > 1 else ''
-        raise DataError(path/bad[0], f"changed since the chip store was built (CRC-32 differs; {len(bad)} of {len(files)} data files damaged{also}): "
-                                     "remove the store and run `abc3d chips` to rebuild it")
-    return dict(store=str(path), files=len(files), checksum=meta['checksum'], megabytes=round(sum(s for s, _ in files.values())/2**20, 1))
 
 # %% ../../nbs/data/14_chips.ipynb #lmfn
 def label_model(m:dict, bands:list[int]) -> np.ndarray:

@@ -11,7 +11,8 @@ from fastcore.basics import patch
 from torch.utils.data import Dataset
 from ..core import DataError
 from ..tasks import TASKS, encode_classes, loss_since
-from .chips import open_store, SPLITS, CHUNK_CHIPS, label_model, convert_labels
+from .chips import SPLITS, CHUNK_CHIPS, label_model, convert_labels
+from .store import open_store
 from .shards import ShardReader
 
 # %% auto #0

@@ -10,7 +10,8 @@ import numpy as np, pandas as pd, rasterio
 from rasterio.windows import Window
 from scipy.stats import trim_mean, norm
 from ..core import DataError, atomic_path, write_json
-from ..data.chips import open_store, SPLITS, label_model, convert_labels
+from ..data.chips import SPLITS, label_model, convert_labels
+from ..data.store import open_store
 from ..tasks import TASKS, is_loss, loss_since
 
 # %% auto #0

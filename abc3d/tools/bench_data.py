@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 import torch
-from ..data.chips import open_store
+from ..data.store import open_store
 from ..data.sources import RegionSources
 from ..data.catalog import load_catalog
 from ..data.loader import ChipDataset

@@ -22,7 +22,8 @@ def bench_model_export(root, preset:str='tiny', seed:int=0, n_dates:int=3) -> Pa
     from dataclasses import asdict
     from abc3d.sim.landscape import build_landscape
     from abc3d.sim.truth import RegionSpec
-    from abc3d.data.chips import build_chips, open_store
+    from abc3d.data.chips import build_chips
+    from abc3d.data.store import open_store
     from abc3d.train.checkpoint import export_weights
     from abc3d.train.finetune import FinetuneTask
     from abc3d.train.finetune import INPUT_KEYS
