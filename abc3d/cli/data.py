@@ -39,10 +39,10 @@ def _landscape(out, **kw):
 
 def biome_regions(biomes:str, **kw) -> list:
     "One region per comma-separated biome, named `<biome>_<i>`; `kw` sets the `RegionSpec`'s size and resolution."
-    from abc3d.sim.truth import RegionSpec, BIOMES
-    names = [b.strip() for b in biomes.split(',') if b.strip()]
-    if bad := [b for b in names if b not in BIOMES] or not names and ['(none)']:
-        raise ValueError(f"--biomes: unknown biome(s) {bad}; the biomes are {', '.join(BIOMES)}")
+    from abc3d.sim.truth import RegionSpec
+    from abc3d.sim.landscape import check_biomes
+    try: names = check_biomes(biomes)
+    except ValueError as e: raise ValueError(f"--biomes: {e}") from None
     return [RegionSpec(name=f'{b}_{i}', biome=b, **kw) for i, b in enumerate(names)]
 
 def _twin(a):

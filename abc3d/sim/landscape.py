@@ -17,8 +17,8 @@ from .lidar import write_gedi, write_atl08, write_als
 from ..data.readers import HLS_BANDS
 
 # %% auto #0
-__all__ = ['field_plots', 'tls_plots', 'flux_towers', 'soil_horizons', 'default_regions', 'corpus_regions', 'region_entry',
-           'load_manifest', 'build_landscape']
+__all__ = ['field_plots', 'tls_plots', 'flux_towers', 'soil_horizons', 'default_regions', 'check_biomes', 'corpus_regions',
+           'region_entry', 'load_manifest', 'build_landscape']
 
 # %% ../../nbs/sim/22_landscape.ipynb #8ae880eb
 _LAYERS = [('0_30', 30, 1.15), ('30_100', 70, 1.35), ('100_200', 100, 1.45)]
@@ -112,16 +112,22 @@ def default_regions() -> list:
     "The default landscape: a tropical moist and a temperate region, 384 x 384 pixels at 30 m."
     return [RegionSpec('tropical_moist_0', 'tropical_moist'), RegionSpec('temperate_0', 'temperate')]
 
+def check_biomes(biomes:str|list[str]) -> list[str]:
+    "The biome names of `biomes` (a list, or comma-separated), each checked against `BIOMES`; an error names the unknown ones."
+    names = [b.strip() for b in (biomes.split(',') if isinstance(biomes, str) else biomes) if b.strip()]
+    if bad := [b for b in names if b not in BIOMES] or not names and ['(none)']:
+        raise ValueError(f"unknown biome(s) {bad}; the biomes are {', '.join(BIOMES)}")
+    return names
+
 def corpus_regions(biomes:list[str]|None=None,  # biomes (default: every biome of `BIOMES`)
                    per_biome:int=2,              # regions per biome
                    size_px:int=512,              # region edge (pixels)
                    res:float=30.) -> list:
     "Regions of a pretraining corpus: `per_biome` of each biome, 1.5° of longitude apart and away from the default landscape's."
-    bad = [b for b in biomes or [] if b not in BIOMES]
-    if bad: raise ValueError(f"unknown biome(s) {bad}; the biomes are {', '.join(BIOMES)}")
+    names = check_biomes(biomes) if biomes else list(BIOMES)
     if per_biome < 1: raise ValueError(f"per_biome must be at least 1, not {per_biome}")
     out = []
-    for b in biomes or list(BIOMES):
+    for b in names:
         lon, lat = BIOMES[b].center_lonlat
         out += [RegionSpec(f'{b}_c{k}', b, size_px, res, (lon + 1.5 * (k + 1), lat)) for k in range(per_biome)]
     return out
