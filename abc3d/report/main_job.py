@@ -4,18 +4,16 @@
 
 # %% ../../nbs/report/62_main_job.ipynb #8024e1d6
 from __future__ import annotations
-import base64, io, json, os, re, shutil, sys, time
+import json, os, shutil, sys, time
 from pathlib import Path
-import numpy as np, pandas as pd
-import matplotlib
-import matplotlib.pyplot as plt
+import pandas as pd
 import abc3d
 from ..core import DataError, atomic_path, write_json, data_dir, inputs_digest, digest
 from ..tasks import TASKS, task_list
+from .html_report import build_report
 
 # %% auto #0
-__all__ = ['REPORT_CSS', 'PRETRAIN_STEPS', 'FINETUNE_STEPS', 'runs_dir', 'run_notebook', 'scores_html', 'totals_html',
-           'thumbnails_html', 'report_lead', 'build_report', 'compare_scores', 'format_comparison', 'run_pipeline']
+__all__ = ['PRETRAIN_STEPS', 'FINETUNE_STEPS', 'runs_dir', 'run_notebook', 'compare_scores', 'format_comparison', 'run_pipeline']
 
 # %% ../../nbs/report/62_main_job.ipynb #f822b15a
 def runs_dir() -> Path:
@@ -70,152 +68,6 @@ def run_notebook(name:str,               # run notebook in nbs/runs (without .ip
     nbformat.write(rec, tmp)
     os.replace(tmp, dst)
     return dict(notebook=str(dst), reused=False, seconds=round(time.perf_counter() - t0, 1))
-
-# %% ../../nbs/report/62_main_job.ipynb #547aa2fe
-def _offline_html(nb) -> str:
-    "HTML of a notebook without its code and without any resource from another host."
-    from nbconvert import HTMLExporter
-    html, _ = HTMLExporter(template_name='lab', exclude_input=True, embed_images=True).from_notebook_node(nb)
-    html = re.sub(r'<script[^>]*\bsrc="https?://[^"]*"[^>]*>\s*</script>', '', html)
-    html = re.sub(r'<link[^>]*\bhref="https?://[^"]*"[^>]*>', '', html)
-    return re.sub(r'<script type="text/x-mathjax-config">.*?</script>', '', html, flags=re.S)
-
-REPORT_CSS = """
-body { max-width: 1380px; margin: 0 auto; }
-.jp-RenderedHTMLCommon table { display: block; max-width: 100%; overflow-x: auto; }
-.lead { font-family: system-ui, sans-serif; font-size: 13px; }
-.lead .row { display: flex; gap: 32px; flex-wrap: wrap; align-items: flex-start; }
-.lead table { border-collapse: collapse; margin: 4px 0; }
-.lead th, .lead td { padding: 2px 8px; text-align: right; border-bottom: 1px solid #e4e4e4; white-space: nowrap; }
-.lead th:first-child, .lead td:first-child { text-align: left; }
-.lead td.win { font-weight: 700; }
-.lead .note { color: #555; font-size: 11px; max-width: 640px; }
-.lead .thumbs { display: flex; gap: 10px; flex-wrap: wrap; }
-.lead figure { margin: 0; width: 132px; font-size: 11px; }
-.lead figure img { display: block; width: 132px; image-rendering: pixelated; }
-details { margin: 6px 0; } summary { cursor: pointer; color: #555; }
-"""
-
-def _esc(v) -> str:
-    import html
-    return html.escape(str(v))
-
-def _table(head:list, rows:list, cls:str='') -> str:
-    "An HTML table; each cell a string or (string, css class)."
-    cell = lambda c: f'<td class="{c[1]}">{c[0]}</td>' if isinstance(c, tuple) else f'<td>{c}</td>'
-    return (f'<table class="{cls}"><thead><tr>' + ''.join(f'<th>{_esc(h)}</th>' for h in head) + '</tr></thead><tbody>' +
-            ''.join('<tr>' + ''.join(cell(c) for c in r) + '</tr>' for r in rows) + '</tbody></table>')
-
-def scores_html(out) -> str:
-    "The held-out scores of the model beside the per-pixel baseline (`comparison.csv`), with the model's interval coverage (`evaluation/scores.csv`)."
-    out = Path(out)
-    if not (out/'comparison.csv').exists(): return f'<p>No scores: <code>{_esc(out/"comparison.csv")}</code> is missing (the evaluation did not finish).</p>'
-    cmp = pd.read_csv(out/'comparison.csv')
-    sc = pd.read_csv(out/'evaluation'/'scores.csv').set_index('task') if (out/'evaluation'/'scores.csv').exists() else pd.DataFrame()
-    f = lambda v: '' if pd.isna(v) else f'{v:.3f}'
-    cov = lambda t, c: f(sc.loc[t, c]) if t in sc.index and c in sc else ''
-    rows = [[_esc(r.task), _esc(r.metric), (f(r.model), 'win' if r.better == 'model' else ''), _esc(r.model_ci if pd.notna(r.model_ci) else ''),
-             (f(r.gbm), 'win' if r.better == 'gbm' else ''), _esc(r.gbm_ci if pd.notna(r.gbm_ci) else ''), cov(r.task, 'cov68'), cov(r.task, 'cov95')]
-            for r in cmp.itertuples()]
-    wins = cmp.better.value_counts()
-    return ('<h2>Held-out scores</h2>' + _table(['task', 'metric', 'model', '95 % interval', 'baseline', '95 % interval', 'cover 68 %', 'cover 95 %'], rows) +
-            f'<p class="note">Against the truth on the held-out blocks; baseline: per-pixel gradient boosting on the same labels and blocks. '
-            f'Intervals: normalised 95 % block bootstrap. Cover: share of held-out pixels inside the model\'s calibrated 68 % and 95 % intervals. '
-            f'The model is better on {wins.get("model", 0)} of {len(cmp)} tasks, the baseline on {wins.get("gbm", 0)} (bold: the better score).</p>')
-
-def totals_html(out) -> str:
-    "The carbon of each region and pool with its uncertainty (`carbon/totals.csv`), in kt C."
-    p = Path(out)/'carbon'/'totals.csv'
-    if not p.exists(): return f'<p>No carbon totals: <code>{_esc(p)}</code> is missing.</p>'
-    t = pd.read_csv(p)
-    regions, pools = list(dict.fromkeys(t.region)), list(dict.fromkeys(t.pool))
-    def cell(region, pool):
-        r = t[(t.region == region) & (t.pool == pool)]
-        if not len(r): return ''
-        r = r.iloc[0]
-        return f'{r.total_MgC/1e3:,.1f} ± {r.std_MgC_independent/1e3:,.1f} <span class="note">[{r.std_MgC_correlated/1e3:,.1f}]</span>'
-    return ('<h2>Carbon totals (kt C)</h2>' + _table(['pool'] + regions, [[_esc(pool)] + [cell(g, pool) for g in regions] for pool in pools]) +
-            '<p class="note">Total ± one standard deviation with independent pixel errors; in brackets, with fully correlated errors '
-            '(the bounds of the true uncertainty). 1 kt C = 1,000 Mg C.</p>')
-
-def _thumb(path, size:int=132) -> str:
-    "A figure with the first band of a map (2-98 % colour scale; classes in their own colours), its name, units and range."
-    import rasterio
-    from abc3d.report.viz import class_colors, class_index, colorize, png_url, stretch
-    from matplotlib.colors import ListedColormap
-    with rasterio.open(path) as src:
-        f = max(1, -(-max(src.height, src.width) // size))
-        a = src.read(1, out_shape=(-(-src.height // f), -(-src.width // f)), masked=True)
-        desc, unit = src.descriptions[0] or Path(path).stem, src.tags(1).get('units', '')
-    a = a.filled(np.nan) if a.dtype.kind == 'f' else np.where(a.mask, 255, a.data)
-    if a.dtype == np.uint8:
-        codes = [int(c) for c in np.unique(a) if c != 255]
-        colors = class_colors(codes)
-        rgba, rng = colorize(class_index(a, codes), ListedColormap(list(colors.values())), -0.5, len(codes) - 0.5), f'{len(codes)} classes'
-    else:
-        if not np.isfinite(a).any(): return f'<figure>{_esc(desc)}: no data</figure>'
-        lo, hi = stretch(a)
-        rgba, rng = colorize(a, 'magma' if Path(path).stem.endswith(('_std', '_prob')) else 'viridis', lo, hi), f'{lo:.3g} – {hi:.3g}'
-    return (f'<figure><img src="{png_url(rgba)}" alt="{_esc(desc)}"><figcaption><b>{_esc(desc)}</b> [{_esc(unit)}]<br>{rng}</figcaption></figure>')
-
-def thumbnails_html(out, region:str|None=None) -> str:
-    "A small picture of every product of one region (default: the first): the carbon maps, then the task maps, each without its std."
-    out = Path(out)
-    regions = sorted(p.name for p in (out/'predict'/'maps').glob('*') if p.is_dir())
-    if not regions: return ''
-    region = region or regions[0]
-    files = [p for d in (out/'carbon'/region, out/'predict'/'maps'/region) for p in sorted(d.glob('*.tif')) if not p.stem.endswith(('_std', '_prob'))]
-    return (f'<h2>Maps of {_esc(region)}</h2><div class="thumbs">' + ''.join(_thumb(p) for p in files) + '</div>' +
-            '<p class="note">First band of each product, colour scale from its 2nd to its 98th percentile; the standard deviations and all regions '
-            'are in the prediction section below and in <code>predict/maps/</code>, <code>carbon/</code>.</p>')
-
-def _collapsed(cell, cells:int):
-    "A code cell tagged `details` as one collapsed block of its outputs; the summary is its first line when that is a comment."
-    import html, nbformat
-    first = cell.source.splitlines()[0] if cell.source else ''
-    summary = first.lstrip('# ').strip() if first.startswith('#') else 'details'
-    parts = []
-    for o in cell.get('outputs', []):
-        if o.output_type == 'stream': parts.append(f'<pre>{html.escape(o.text)}</pre>')
-        elif 'data' in o:
-            d = o.data
-            if 'image/png' in d: parts.append(f'<img src="data:image/png;base64,{"".join(d["image/png"].split())}">')
-            elif 'text/html' in d: parts.append(d['text/html'])
-            elif 'text/plain' in d: parts.append(f'<pre>{html.escape(d["text/plain"])}</pre>')
-    return nbformat.v4.new_code_cell(id=f'c{cells}', outputs=[nbformat.v4.new_output(
-        'display_data', data={'text/html': f'<details><summary>{html.escape(summary)}</summary>{"".join(parts)}</details>'})])
-
-def report_lead(out, steps:list[dict], title:str) -> str:
-    "The report's first screen as HTML: held-out scores beside the baseline with the coverage, the carbon totals, a thumbnail per product, the steps."
-    out = Path(out)
-    link = lambda s: f'<a href="{_esc(Path(s["notebook"]).relative_to(out).as_posix())}">{_esc(Path(s["notebook"]).name)}</a>' if s.get('notebook') else ''
-    steps_html = _table(['step', 'seconds', 'executed notebook'], [[_esc(s['step']), f"{s['seconds']}", link(s)] for s in steps])
-    return (f'<div class="lead"><h1>{_esc(title)}</h1><p>Run folder <code>{_esc(out)}</code>, finished {time.strftime("%Y-%m-%d %H:%M")}.</p>'
-            f'<div class="row"><div>{scores_html(out)}</div><div>{totals_html(out)}</div></div>{thumbnails_html(out)}'
-            f'<h2>Steps</h2>{steps_html}<p class="note">One section per step follows, with the outputs of its executed notebook.</p></div>')
-
-def build_report(out, steps:list[dict], title:str='abc3d main job') -> Path:
-    "Write `out/report.html`: the answer first (`report_lead`), then one section per step (name, notebook, seconds) with its notebook's outputs; configurations and logs collapsed."
-    import nbformat
-    out = Path(out)
-    cells = [nbformat.v4.new_code_cell(id='lead', outputs=[nbformat.v4.new_output('display_data', data={'text/html': report_lead(out, steps, title)})])]
-    for s in steps:
-        if not s.get('notebook'): continue
-        nb = nbformat.read(s['notebook'], 4)
-        rel = Path(s['notebook']).relative_to(out).as_posix()
-        cells.append(nbformat.v4.new_markdown_cell(f"---\n\n## {s['step']}\n\n{s['seconds']} s; executed notebook: [{rel}]({rel})", id=f'h{len(cells)}'))
-        for c in nb.cells:
-            tags = set(c.metadata.get('tags', []))
-            if c.cell_type == 'markdown' and not c.source.lstrip().startswith('# '): cells.append(nbformat.from_dict({**c, 'id': f'c{len(cells)}'}))
-            elif c.cell_type == 'code' and 'details' in tags: cells.append(_collapsed(c, len(cells)))
-            elif c.cell_type == 'code' and not {'parameters', 'injected-parameters'} & tags: cells.append(nbformat.from_dict({**c, 'id': f'c{len(cells)}'}))
-    nb = nbformat.v4.new_notebook(cells=cells, metadata={'kernelspec': {'name': 'python3', 'display_name': 'python3', 'language': 'python'}})
-    html = _offline_html(nb)
-    html = re.sub(r'<title>.*?</title>', f'<title>{_esc(title)}: {_esc(out.name)}</title>', html, count=1, flags=re.S)
-    html = html.replace('</head>', f'<style>{REPORT_CSS}</style></head>', 1)
-    with atomic_path(out/'report.html', '.html') as tmp: tmp.write_text(html)
-    return out/'report.html'
-
 
 # %% ../../nbs/report/62_main_job.ipynb #5f94d204
 def compare_scores(model:pd.DataFrame, baseline:pd.DataFrame, names=('model', 'gbm')) -> pd.DataFrame:
