@@ -7,19 +7,18 @@ from __future__ import annotations
 import configparser, html, os, posixpath, re, shutil, tempfile, time, warnings
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from string import Template
 import nbformat, yaml
 from nbconvert import HTMLExporter
 from pygments.formatters import HtmlFormatter
 from ..core import DataError, progress
 from .apidoc import reference_cells, example_source, page_text, search_index, SEARCH_JS
+from .docs_page import EXTERNAL_LINK, html_path, relative_link, PAGE_CSS, PAGE_TEMPLATE, sidebar_html, pagenav_html, toc_html
 
 # %% auto #0
 __all__ = ['PAGE_TYPES', 'Site', 'read_site', 'prepare_page', 'build_docs']
 
 # %% ../../nbs/tools/73_docs.ipynb #77df7d85
 PAGE_TYPES = ('.ipynb', '.md', '.qmd')
-_SCHEME = re.compile(r'^([a-zA-Z][\w+.-]*:|//)')   # http:, mailto:, data:, protocol-relative
 
 @dataclass
 class Site:
@@ -60,7 +59,7 @@ def _item(qf, x) -> dict:
                 'contents': [_item(qf, c) for c in x.get('contents') or []]}
     if isinstance(x, dict) and x.get('href'):
         h = str(x['href'])
-        return {'href': h if _SCHEME.match(h) else _norm(h), 'text': x.get('text')}
+        return {'href': h if EXTERNAL_LINK.match(h) else _norm(h), 'text': x.get('text')}
     raise DataError(qf, f"website.sidebar: an item must be a page path, {{text, href}} or {{section, contents}}, not {x!r}")
 
 def read_site(root='.') -> Site:
@@ -75,7 +74,7 @@ def read_site(root='.') -> Site:
     side = web.get('sidebar') or {}
     if isinstance(side, list): raise DataError(qf, "website.sidebar: one sidebar (a mapping with `contents`) is supported, not a list")
     sidebar = [_item(qf, x) for x in side.get('contents') or []]
-    internal = [h for h in _hrefs(sidebar) if not _SCHEME.match(h)]
+    internal = [h for h in _hrefs(sidebar) if not EXTERNAL_LINK.match(h)]
     pages = [_norm(p) for p in proj.get('render') or []] or list(dict.fromkeys(internal))
     for p in pages:
         if PurePosixPath(p).suffix not in PAGE_TYPES: raise DataError(qf, f"project.render lists '{p}': a page must be one of {PAGE_TYPES}")
@@ -149,25 +148,23 @@ _TAG = re.compile(r'''<[a-zA-Z][\w:-]*(?:\s+[^\s=>"'/]+(?:\s*=\s*(?:"[^"]*"|'[^'
 _ATTR = re.compile(r'(\s(?:href|src))="([^"]*)"')
 _HEADING = re.compile(r'<h([1-6]) id="([^"]+)">(.*?)</h\1>', re.DOTALL)
 
-def _html_path(page:str) -> str: return str(PurePosixPath(page).with_suffix('.html'))
-def _rel(target:str, here:str) -> str: return posixpath.relpath(target, posixpath.dirname(here) or '.')
 
 def _fix_links(body:str, page:str, site:Site, out:Path) -> str:
     "Point `body`'s relative links of `page` at the site's pages and copied files."
-    here = _html_path(page)
+    here = html_path(page)
     def fix(m):
         url = html.unescape(m[2])
-        if not url or url.startswith('#') or _SCHEME.match(url):
+        if not url or url.startswith('#') or EXTERNAL_LINK.match(url):
             if m[1].strip() == 'src' and re.match(r'(https?:)?//', url): warnings.warn(f"{page}: loads '{url}' from another host; it will not show offline", stacklevel=2)
             return m[0]
         path, frag = (url.split('#', 1) + [''])[:2]
         path = path.split('?')[0]
         target = _norm(path) if path.startswith('/') else posixpath.normpath(posixpath.join(posixpath.dirname(page), path))
-        if target in site.pages: new = _rel(_html_path(target), here)
+        if target in site.pages: new = relative_link(html_path(target), here)
         elif not target.startswith('..') and (site.root/target).is_file():
             (out/target).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(site.root/target, out/target)
-            new = _rel(target, here)
+            new = relative_link(target, here)
         else:
             warnings.warn(f"{page}: links to '{url}', which is neither a page of the site nor a file of the project", stacklevel=2)
             return m[0]
@@ -181,96 +178,6 @@ def _toc(body:str, depth:int) -> list[tuple[int, str, str]]:
         text = html.unescape(re.sub(r'<[^>]+>', '', re.sub(r'<a class="anchor-link".*?</a>', '', inner))).strip()
         if 2 <= int(lvl) <= depth and text: out.append((int(lvl), hid, text))
     return out
-
-# %% ../../nbs/tools/73_docs.ipynb #40dd8941
-_CSS = """
-*{box-sizing:border-box}body{margin:0;font:16px/1.55 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;color:#212529;background:#fff}
-a{color:#2761b0;text-decoration:none}a:hover{text-decoration:underline}
-.site-header{display:flex;gap:1rem;align-items:baseline;padding:.7rem 1.5rem;background:#2761b0;color:#fff}
-.site-header a{color:#fff;font-weight:600;font-size:1.2rem}.site-header span{opacity:.85;font-size:.9rem}
-.layout{display:grid;grid-template-columns:17rem minmax(0,1fr) 14rem;gap:2rem;max-width:90rem;margin:0 auto;padding:0 1.5rem}
-.sidebar,.toc{position:sticky;top:0;align-self:start;max-height:100vh;overflow-y:auto;padding:1.2rem 0;font-size:.9rem}
-.sidebar ul,.toc ul{list-style:none;margin:0;padding:0}.sidebar ul ul{padding-left:.8rem}
-.sidebar li a{display:block;padding:.18rem .5rem;border-radius:4px;color:#343a40}
-.sidebar li a.active{background:#e7eef8;color:#2761b0;font-weight:600}
-.sidebar summary{cursor:pointer;font-weight:600;padding:.5rem .5rem .2rem;color:#495057}
-.toc h2{font-size:.8rem;text-transform:uppercase;letter-spacing:.05em;color:#6c757d;margin:0 0 .4rem}
-.toc li a{display:block;padding:.1rem 0;color:#495057}.toc li.l3{padding-left:.8rem}.toc li.l4,.toc li.l5,.toc li.l6{padding-left:1.6rem}
-main{padding:1.2rem 0 3rem;min-width:0}.page-header h1{margin:.3rem 0 .2rem;font-size:2rem}.page-header .description{color:#6c757d;font-size:1.05rem;margin:0 0 1.5rem}
-h2{margin-top:2rem;border-bottom:1px solid #dee2e6;padding-bottom:.2rem}
-.anchor-link{visibility:hidden;margin-left:.3rem;color:#adb5bd}h1:hover .anchor-link,h2:hover .anchor-link,h3:hover .anchor-link,h4:hover .anchor-link{visibility:visible}
-pre{overflow-x:auto;padding:.7rem .9rem;margin:.6rem 0;font-size:.85rem;line-height:1.45}code{font-size:.88em}
-.input_area pre,.rendered_html pre,.highlight pre{background:#f6f8fa;border-left:3px solid #2761b0;border-radius:4px}
-:not(pre)>code{background:#f1f3f5;padding:.1rem .3rem;border-radius:3px}
-.output_area pre{background:#fff;border-left:3px solid #dee2e6;margin-top:-.3rem}
-.output_area img,.rendered_html img{max-width:100%;height:auto}.output_stderr pre{background:#fff5f5}
-table{border-collapse:collapse;margin:1rem 0;font-size:.9rem;display:block;overflow-x:auto}th,td{border:1px solid #dee2e6;padding:.3rem .6rem;text-align:left}th{background:#f8f9fa}
-blockquote{margin:1rem 0;padding:.2rem 1rem;border-left:4px solid #dee2e6;color:#495057}
-.page-nav{display:flex;justify-content:space-between;gap:1rem;margin-top:3rem;padding-top:1rem;border-top:1px solid #dee2e6}
-.page-nav a{display:block;max-width:48%}.page-nav .next{margin-left:auto;text-align:right}.page-nav small{display:block;color:#6c757d}
-.source-link{font-size:.85rem;color:#6c757d}
-#search{width:100%;padding:.35rem .5rem;border:1px solid #ced4da;border-radius:4px;font:inherit;margin-bottom:.4rem}
-#search-results li{padding:.25rem .3rem;border-bottom:1px solid #f1f3f5}#search-results small{display:block;color:#6c757d;font-size:.78rem}
-.sigcard{border:1px solid #dee2e6;border-left:4px solid #2761b0;border-radius:4px;padding:.6rem .9rem;margin:1.2rem 0}
-.sigcard .sig code{background:none;font-size:.95rem;font-weight:600;white-space:pre-wrap}.sigcard .kw{color:#6f42c1}
-.sigcard .sigmod{float:right;color:#adb5bd;font-size:.75rem}.sigcard .sigdoc{margin:.4rem 0}.sigcard table{margin:.4rem 0;font-size:.85rem}
-.sigcard .methods ul{margin:.2rem 0;padding-left:1.2rem;font-size:.88rem}
-details.source summary{cursor:pointer;color:#6c757d;font-size:.85rem}details.source pre{background:#f6f8fa;font-size:.8rem}
-@media (max-width:64rem){.layout{grid-template-columns:1fr}.toc{display:none}.sidebar{position:static;max-height:none;border-bottom:1px solid #dee2e6}}
-"""
-
-_PAGE = Template("""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>$head_title</title>
-<meta name="description" content="$description">
-<link rel="icon" href="data:,">
-<style>$css</style>
-</head>
-<body data-root="$root">
-<header class="site-header"><a href="$home">$site</a><span>$site_description</span></header>
-<div class="layout">
-<nav class="sidebar" aria-label="Site"><input id="search" type="search" placeholder="Search the docs" aria-label="Search the docs"><ul id="search-results"></ul>$sidebar</nav>
-<main id="content">
-<header class="page-header"><h1 class="title">$title</h1><p class="description">$description</p>$source</header>
-$body
-<nav class="page-nav" aria-label="Previous and next page">$pagenav</nav>
-</main>
-<nav class="toc" aria-label="On this page">$toc</nav>
-</div>
-<script src="${root}search.js"></script>
-<script>$search</script>
-</body>
-</html>
-""")
-
-def _sidebar(items, here:str, titles:dict) -> str:
-    "The sidebar tree as nested lists, links relative to `here`, the current page marked `active`."
-    li = []
-    for it in items:
-        if 'section' in it:
-            head = html.escape(it['section'])
-            if it['href']: head = f'<a href="{_rel(_html_path(it["href"]), here)}">{head}</a>'
-            li.append(f'<li class="section"><details open><summary>{head}</summary>{_sidebar(it["contents"], here, titles)}</details></li>')
-            continue
-        h = it['href']
-        text = html.escape(it['text'] or titles.get(h, h))
-        if _SCHEME.match(h): li.append(f'<li><a href="{html.escape(h)}">{text}</a></li>')
-        else:
-            cur = ' class="active" aria-current="page"' if _html_path(h) == here else ''
-            li.append(f'<li><a href="{_rel(_html_path(h), here)}"{cur}>{text}</a></li>')
-    return '<ul>' + ''.join(li) + '</ul>'
-
-def _pagenav(prev, nxt, here:str, titles:dict) -> str:
-    link = lambda p, cls, word: (f'<a class="{cls}" rel="{cls}" href="{_rel(_html_path(p), here)}"><small>{word}</small>'
-                                 f'{html.escape(titles[p])}</a>') if p else ''
-    return link(prev, 'prev', 'Previous') + link(nxt, 'next', 'Next')
-
-def _toc_html(entries) -> str:
-    if not entries: return ''
-    return '<h2>On this page</h2><ul>' + ''.join(f'<li class="l{l}"><a href="#{html.escape(i)}">{html.escape(t)}</a></li>' for l, i, t in entries) + '</ul>'
 
 # %% ../../nbs/tools/73_docs.ipynb #b60ecc65
 def _exporter() -> HTMLExporter:
@@ -297,7 +204,7 @@ def _package(root:Path) -> str|None:
 
 def _render(site:Site, page:str, nb, fm:dict, titles:dict, order:list, exporter, css:str, out:Path) -> tuple[str, str]:
     "The finished HTML of `page`, and its body."
-    here, i, esc = _html_path(page), order.index(page), html.escape
+    here, i, esc = html_path(page), order.index(page), html.escape
     body = _fix_links(exporter.from_notebook_node(nb)[0], page, site, out)
     source = ''
     if page.endswith('.ipynb'):   # the notebook beside its page, to open or download
@@ -307,13 +214,13 @@ def _render(site:Site, page:str, nb, fm:dict, titles:dict, order:list, exporter,
     root = posixpath.relpath('.', posixpath.dirname(here) or '.')
     prev, nxt = order[i-1] if i else None, order[i+1] if i + 1 < len(order) else None
     title = str(fm['title'])
-    return _PAGE.substitute(title=esc(title), head_title=esc(title if title == site.title else f'{title} – {site.title}'),
+    return PAGE_TEMPLATE.substitute(title=esc(title), head_title=esc(title if title == site.title else f'{title} – {site.title}'),
                             root='' if root == '.' else root + '/', source=source, search=SEARCH_JS,
                             description=esc(str(fm.get('description', ''))), site=esc(site.title),
-                            site_description=esc(site.description), css=css, home=_rel(_html_path(_home(order)), here),
-                            sidebar=_sidebar(site.sidebar, here, titles), body=body,
-                            pagenav=_pagenav(prev, nxt, here, titles) if site.page_nav else '',
-                            toc=_toc_html(_toc(body, site.toc_depth)) if site.toc else ''), body
+                            site_description=esc(site.description), css=css, home=relative_link(html_path(_home(order)), here),
+                            sidebar=sidebar_html(site.sidebar, here, titles), body=body,
+                            pagenav=pagenav_html(prev, nxt, here, titles) if site.page_nav else '',
+                            toc=toc_html(_toc(body, site.toc_depth)) if site.toc else ''), body
 
 def _swap(new:Path, dest:Path):
     "Put the finished folder `new` in place of `dest`; the old site is removed only once the new one is there."
@@ -341,18 +248,18 @@ def build_docs(root='.',     # project root, the folder of _quarto.yml
         package = _package(site.root)
         pages = {p: prepare_page(site.root/p, package) for p in order}
         titles = {p: str(fm['title']) for p, (_, fm) in pages.items()}
-        exporter, css, index = _exporter(), _CSS + HtmlFormatter(style='default').get_style_defs('.highlight'), []
+        exporter, css, index = _exporter(), PAGE_CSS + HtmlFormatter(style='default').get_style_defs('.highlight'), []
         for p in (bar := progress(order, 'docs', unit='page')):
             bar.set_postfix_str(p)
-            dest = tmp/_html_path(p)
+            dest = tmp/html_path(p)
             dest.parent.mkdir(parents=True, exist_ok=True)
             page, body = _render(site, p, *pages[p], titles, order, exporter, css, tmp)
             dest.write_text(page, encoding='utf-8')
-            index.append(dict(title=titles[p], href=_html_path(p), text=page_text(body)))
+            index.append(dict(title=titles[p], href=html_path(p), text=page_text(body)))
         (tmp/'search.js').write_text(search_index(index), encoding='utf-8')
         home = _home(order)
-        if _html_path(home) != 'index.html':
-            url = html.escape(_html_path(home))
+        if html_path(home) != 'index.html':
+            url = html.escape(html_path(home))
             (tmp/'index.html').write_text(f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(site.title)}</title>'
                                           f'<meta http-equiv="refresh" content="0; url={url}"></head>\n<body><a href="{url}">{html.escape(site.title)}</a></body></html>\n',
                                           encoding='utf-8')
@@ -361,4 +268,4 @@ def build_docs(root='.',     # project root, the folder of _quarto.yml
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return dict(out=str(out), pages=len(order), home=_html_path(home), seconds=round(time.perf_counter() - t0, 2))
+    return dict(out=str(out), pages=len(order), home=html_path(home), seconds=round(time.perf_counter() - t0, 2))
