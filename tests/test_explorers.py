@@ -23,7 +23,8 @@ def _log(path, n_steps, names, seed):
 
 def make_run(run, carbon=True, evaluation=True, size=48, seed=0):
     "A run folder with every piece the results explorer reads (carbon and evaluation optional)."
-    from abc3d.data.grid import AnalysisGrid, write_cog
+    from abc3d.data.grid import AnalysisGrid
+    from abc3d.data.cog import write_cog
     rng = np.random.default_rng(seed)
     _log(run/'pretrain/logs/metrics.csv', 30, ['loss'], seed)
     metrics = {'agbd': dict(n=120., rmse=40.1, bias=-3.2, r2=.71, cov68=.66, cov95=.93, truth_rmse=45., truth_r2=.65, truth_bias=-4.,

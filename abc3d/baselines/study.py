@@ -15,7 +15,8 @@ from ..train.checkpoint import file_sha256
 from ..tasks import TASKS, task_list, is_loss, loss_since
 from ..data.chips import SPLITS
 from ..data.store import open_store
-from ..data.grid import AnalysisGrid, coregister, write_cog
+from ..data.grid import AnalysisGrid, coregister
+from ..data.cog import write_cog
 from ..predict.evaluate import evaluate
 from .gbm import train_gbm
 

@@ -20,7 +20,7 @@ from .readers import era5_at
 
 # %% auto #0
 __all__ = ['utm_epsg', 'AnalysisGrid', 'open_raster', 'warp', 'coregister', 'block_percentile', 'slope_aspect', 'to_grid_xy',
-           'rasterize_points', 'climate_context', 'tiff_profile', 'cog_from_tiff', 'write_cog', 'is_cog']
+           'rasterize_points', 'climate_context']
 
 # %% ../../nbs/data/12_grid.ipynb #d2f29569
 def utm_epsg(lon:float, lat:float) -> int:
@@ -274,50 +274,3 @@ def climate_context(ds:xr.Dataset,        # from `abc3d.data.readers.read_era5`:
         i = np.flatnonzero(bad)[0]
         raise DataError(path, f"has missing values at lon {np.atleast_1d(lon)[i]:.4f}, lat {np.atleast_1d(lat)[i]:.4f}")
     return out[0] if np.ndim(lon) == 0 else out
-
-# %% ../../nbs/data/12_grid.ipynb #583b7e40
-import tempfile
-from pathlib import Path
-import rasterio.shutil
-from rio_cogeo.cogeo import cog_validate
-from ..core import atomic_path
-
-def tiff_profile(grid:AnalysisGrid, count:int, dtype='float32', nodata=None, block:int=256) -> dict:
-    "A tiled GeoTIFF profile on `grid` (for maps written window by window)."
-    prof = dict(driver='GTiff', width=grid.width, height=grid.height, count=count, dtype=dtype, crs=grid.crs,
-                transform=grid.transform, tiled=True, blockxsize=block, blockysize=block, compress='deflate', nodata=nodata)
-    if dtype.startswith('float'): prof['predictor'] = 3
-    return prof
-
-def _describe(dst, descriptions, units, tags):
-    for i, d in enumerate(descriptions or [], 1): dst.set_band_description(i, d)
-    for i, u in enumerate(units or [], 1): dst.update_tags(i, units=u)
-    if tags: dst.update_tags(**{k: str(v) for k, v in tags.items()})
-
-def cog_from_tiff(src, dst, descriptions:list[str]|None=None, units:list[str]|None=None, tags:dict|None=None,
-                  resampling:str='average', work=None) -> Path:
-    "Convert GeoTIFF `src` to the COG `dst` (deflate with a predictor, 256 px blocks, overviews by `resampling`), written atomically (in the folder `work` if given)."
-    dst = Path(dst)
-    if descriptions or units or tags:
-        with rasterio.open(src, 'r+') as f: _describe(f, descriptions, units, tags)
-    with atomic_path(dst, '.tif', work) as tmp:
-        # deflate level 1 with the predictor: on the maps of `abc3d predict` 30 % faster than level 6 without it, and 20 % smaller
-        rasterio.shutil.copy(src, tmp, driver='COG', COMPRESS='DEFLATE', LEVEL=1, PREDICTOR='YES', BLOCKSIZE=256, BIGTIFF='IF_SAFER',
-                             RESAMPLING=resampling.upper(), OVERVIEW_RESAMPLING=resampling.upper())
-    return dst
-
-def write_cog(path, data:np.ndarray, grid:AnalysisGrid, nodata=None, descriptions:list[str]|None=None,
-              units:list[str]|None=None, tags:dict|None=None, resampling:str='average') -> Path:
-    "Write `data` [C, H, W] (or [H, W]) on `grid` as a COG at `path`, atomically."
-    data = data[None] if data.ndim == 2 else data
-    if data.shape[1:] != grid.shape: raise ValueError(f"data of shape {data.shape[1:]} is not on the grid {grid.shape}")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=path.parent, prefix=f'.{path.stem}.') as d:
-        with rasterio.open(Path(d)/'src.tif', 'w', **tiff_profile(grid, len(data), str(data.dtype), nodata)) as f: f.write(data)
-        return cog_from_tiff(Path(d)/'src.tif', path, descriptions, units, tags, resampling)
-
-def is_cog(path) -> bool:
-    "Whether `path` is a valid Cloud-Optimized GeoTIFF (rio-cogeo's validator, warnings count as invalid)."
-    ok, errors, warnings = cog_validate(str(path), quiet=True)
-    return bool(ok and not errors and not warnings)

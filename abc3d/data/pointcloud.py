@@ -12,7 +12,8 @@ from scipy.ndimage import map_coordinates
 from pyproj import CRS, Transformer
 from rasterio.windows import Window
 from ..core import DataError
-from .grid import AnalysisGrid, write_cog
+from .grid import AnalysisGrid
+from .cog import write_cog
 
 # %% auto #0
 __all__ = ['GROUND_CLASS', 'NOISE_CLASSES', 'NOT_VEGETATION', 'COVER_HEIGHT', 'HIST_BIN', 'HIST_TOP', 'P_LEVELS', 'CLOUD_UNITS',

@@ -12,7 +12,8 @@ import rasterio, rasterio.features
 from rasterio.windows import Window
 from shapely.geometry import box
 from ..core import DataError, atomic_path, progress
-from ..data.grid import AnalysisGrid, open_raster, tiff_profile, cog_from_tiff
+from ..data.grid import AnalysisGrid, open_raster
+from ..data.cog import tiff_profile, cog_from_tiff
 from .carbon import load_constants, carbon_stocks, co2_per_c, Stock
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,8 @@ from rasterio.windows import Window
 from importlib.metadata import version
 from ..core import DataError, write_json, progress, digest, inputs_digest, read_json
 from ..data.catalog import Catalog, load_catalog, input_files, catalog_sha256
-from ..data.grid import AnalysisGrid, tiff_profile, cog_from_tiff
+from ..data.grid import AnalysisGrid
+from ..data.cog import tiff_profile, cog_from_tiff
 from concurrent.futures import ThreadPoolExecutor
 from ..data.sources import RegionSources
 from ..models.layers import to_device

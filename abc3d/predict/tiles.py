@@ -10,7 +10,8 @@ import numpy as np, rasterio
 from rasterio.windows import Window
 from ..core import DataError, write_json, atomic_path, progress, digest, read_json
 from ..data.catalog import load_catalog
-from ..data.grid import AnalysisGrid, tiff_profile, cog_from_tiff
+from ..data.grid import AnalysisGrid
+from ..data.cog import tiff_profile, cog_from_tiff
 from .windows import Predictor, feed_plan, catalog_region, window_starts
 from .maps import predict_region
 

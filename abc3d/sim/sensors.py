@@ -12,7 +12,8 @@ from rasterio.windows import Window
 import h5py, netCDF4
 from pyproj import Transformer
 from ..core import atomic_path
-from ..data.grid import AnalysisGrid, utm_epsg, cog_from_tiff
+from ..data.grid import AnalysisGrid, utm_epsg
+from ..data.cog import cog_from_tiff
 from ..data.readers import HLS_BANDS
 from .truth import Landscape, hash_normal, hash_complex, seed_of, truth, green_fraction, insolation, season, Fourier
 from scipy.special import ndtri
