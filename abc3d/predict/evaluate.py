@@ -13,90 +13,11 @@ from ..core import DataError, atomic_path, write_json
 from ..data.chips import SPLITS, label_model, convert_labels
 from ..data.store import open_store
 from ..tasks import TASKS, is_loss, loss_since
+from .block_stats import NOMINAL, class_iou, class_metrics, interval_thresholds, loss_metrics, regression_metrics, regression_stats, reliability
 
 # %% auto #0
-__all__ = ['NOMINAL', 'Z_NOMINAL', 'REG_STATS', 'ONE_SIGMA', 'Z_GAUSS', 'interval_thresholds', 'regression_stats',
-           'regression_metrics', 'reliability', 'class_metrics', 'class_iou', 'loss_metrics', 'seam_ratio',
-           'score_maps', 'task_score', 'normalise', 'iqm', 'summarise', 'detail_tables', 'source_residuals', 'evaluate',
-           'format_scores']
-
-# %% ../../nbs/predict/54_evaluate.ipynb #554fca3f
-NOMINAL = np.round(np.arange(0.1, 0.95, 0.1), 2)             # nominal coverages of the reliability curve
-Z_NOMINAL = norm.ppf((1 + NOMINAL) / 2)                       # their two-sided Gaussian half-widths in σ
-REG_STATS = ('n', 'se', 'see', 'sy', 'syy', 'in68', 'in95',   # per channel and block
-             'ss', 'sss', 'sa', 'saa', 'sas') + tuple(f'in{round(100 * p)}' for p in NOMINAL)
-
-ONE_SIGMA = float(norm.cdf(1) - norm.cdf(-1))                # 0.6827: the level of ±1σ (a calibrated std's 68 % interval)
-Z_GAUSS = np.r_[1., 1.96, Z_NOMINAL]                        # half-widths of the 68.3 %, 95 % and `NOMINAL` intervals of a Gaussian, in σ
-
-def interval_thresholds(tags:dict, channels:int) -> np.ndarray:
-    "[C, 2 + len(NOMINAL)] half-widths in σ of the 68.3 %, 95 % and `NOMINAL` intervals, from a std map's `interval_z` tag (calibrated models); Gaussian without one."
-    out = np.tile(Z_GAUSS, (channels, 1))
-    if 'interval_z' not in tags: return out
-    d = json.loads(tags['interval_z'])
-    lv, z = np.asarray(d['levels'], float), np.asarray(d['z'], float)
-    if z.shape != (channels, len(lv)): raise ValueError(f"interval_z holds {z.shape} half-widths for {channels} bands and {len(lv)} levels")
-    for j, q in enumerate([ONE_SIGMA, 0.95, *NOMINAL]):
-        k = np.flatnonzero(np.abs(lv - q) < 1e-3)
-        if len(k): out[:, j] = z[:, k[0]]
-    return out
-
-def regression_stats(pred, std, truth, ok,
-                     z:np.ndarray|None=None) -> np.ndarray:   # [C, 2 + len(NOMINAL)] interval half-widths in σ (`interval_thresholds`); Gaussian by default
-    "[C, len(REG_STATS)] sums over valid pixels of [C, N] arrays: n, Σe, Σe², Σy, Σy², #|e|≤z68 σ, #|e|≤z95 σ, Σσ, Σσ², Σ|e|, Σe², Σ|e|σ, #|e|≤z_p σ (e = pred − truth)."
-    z = np.tile(Z_GAUSS, (len(pred), 1)) if z is None else np.asarray(z, float)
-    e, y, okf = np.where(ok, pred - truth, 0.), np.where(ok, truth, 0.), ok.astype('float64')
-    s, a = np.where(ok, std, 0.), np.abs(np.where(ok, pred - truth, 0.))
-    with np.errstate(divide='ignore', invalid='ignore'): r = a / np.where(ok, std, 1.)   # σ = 0: covered only where exact
-    inside = lambda j: (ok & (r <= z[:, j:j + 1])).sum(1)
-    cols = [okf.sum(1), e.sum(1), (e*e).sum(1), y.sum(1), (y*y).sum(1), inside(0), inside(1),
-            s.sum(1), (s*s).sum(1), a.sum(1), (a*a).sum(1), (a*s).sum(1)] + [inside(2 + j) for j in range(len(NOMINAL))]
-    return np.stack(cols, 1).astype('float64')
-
-def regression_metrics(s:np.ndarray) -> dict:
-    "Metrics from summed statistics `s` [C, len(REG_STATS)]; channels pooled."
-    n = s[:, 0]
-    if n.sum() == 0: return {'n': 0}
-    N, tot = n.sum(), s.sum(0)
-    sst = (s[:, 4] - s[:, 3]**2 / np.maximum(n, 1)).sum()
-    cov = (tot[11] - tot[7] * tot[9] / N) / N                    # covariance of σ and |e|
-    sd = np.sqrt(max(tot[8] / N - (tot[7] / N)**2, 0) * max(tot[10] / N - (tot[9] / N)**2, 0))
-    return dict(n=int(N), rmse=float(np.sqrt(tot[2] / N)), bias=float(tot[1] / N),
-                r2=float(1 - tot[2] / sst) if sst > 0 else float('nan'),
-                cov68=float(tot[5] / N), cov95=float(tot[6] / N),
-                sharpness=float(tot[7] / N),                    # mean predicted std
-                std_err_corr=float(cov / sd) if sd > 0 else float('nan'))   # does the std say where the errors are?
-
-def reliability(s:np.ndarray) -> np.ndarray:
-    "Observed coverage of the central intervals at the `NOMINAL` levels, from summed statistics [C, len(REG_STATS)]."
-    tot = s.sum(0)
-    return tot[12:] / max(tot[0], 1)
-
-def class_metrics(cm:np.ndarray) -> dict:
-    "mIoU (classes present in truth or prediction), accuracy and the majority-class baseline mIoU from a confusion matrix [truth, pred]."
-    n = cm.sum()
-    if n == 0: return {'n': 0}
-    tp, fp, fn = np.diag(cm), cm.sum(0) - np.diag(cm), cm.sum(1) - np.diag(cm)
-    seen = (tp + fp + fn) > 0
-    iou = tp[seen] / (tp + fp + fn)[seen]
-    major = cm.sum(1).max() / n
-    return dict(n=int(n), miou=float(iou.mean()), accuracy=float(tp.sum() / n), baseline=float(major / max(seen.sum(), 1)))
-
-def class_iou(cm:np.ndarray) -> np.ndarray:
-    "IoU of every class of a confusion matrix (NaN for a class absent from truth and prediction)."
-    tp, fp, fn = np.diag(cm), cm.sum(0) - np.diag(cm), cm.sum(1) - np.diag(cm)
-    d = (tp + fp + fn).astype('float64')
-    return np.where(d > 0, tp / np.where(d > 0, d, 1), np.nan)
-
-def loss_metrics(cm:np.ndarray) -> dict:
-    "Scores of the loss class (index 1) of a 2 x 2 confusion matrix [truth, pred]: IoU, F1, precision, recall (NaN where there is no loss to find)."
-    n = cm.sum()
-    if n == 0: return {'n': 0}
-    tp, fp, fn = cm[1, 1], cm[0, 1], cm[1, 0]
-    none = tp + fn == 0                                                  # no loss in the truth: nothing to score
-    f = lambda a, b: float('nan') if none else float(a / b) if b > 0 else 0.0
-    return dict(n=int(n), iou=f(tp, tp + fp + fn), f1=f(2 * tp, 2 * tp + fp + fn), precision=f(tp, tp + fp), recall=f(tp, tp + fn),
-                accuracy=float(np.trace(cm) / n), loss_share=float(cm[1].sum() / n))
+__all__ = ['seam_ratio', 'score_maps', 'task_score', 'normalise', 'iqm', 'summarise', 'detail_tables', 'source_residuals',
+           'evaluate', 'format_scores']
 
 # %% ../../nbs/predict/54_evaluate.ipynb #3ee2603c
 def seam_ratio(a:np.ndarray,             # a map [H, W] (NaN allowed)
