@@ -1,7 +1,7 @@
 """Never a wrong map with exit code 0, as a user meets it through the command line: reuse keyed on the inputs,
 non-negative maps, refused arguments that write nothing, a failed rebuild that keeps the good store, relative
 paths from the working directory, and inputs unlike the training data said aloud.
-(The matrix of malformed inputs: test_badinput_matrix.py; the store's integrity: nbs/data/14_chips.)"""
+(The matrix of malformed inputs: test_badinput_matrix.py; the store's integrity: nbs/data/14a_store.)"""
 import json, os, shutil, subprocess, sys
 from pathlib import Path
 import numpy as np, pytest, rasterio

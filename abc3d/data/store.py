@@ -30,7 +30,7 @@ def summary(path) -> dict:
     split = root['meta/split'][:]
     nbytes = sum(f.stat().st_size for f in Path(path).rglob('*') if f.is_file())
     return dict(store=str(path), chips=meta['n_chips'], chip_size=meta['chip_size'],
-                split={s: int((split == i).sum()) for i, s in enumerate(meta['splits'])},
+                split={s: int((split == i).sum()) for i, s in enumerate(meta.get('splits', ('train', 'val', 'test')))},
                 regions=[r['name'] for r in meta['regions']], modalities=list(meta['modalities']),
                 absent_labels=meta.get('absent') or 'none', megabytes=round(nbytes/2**20, 1))
 

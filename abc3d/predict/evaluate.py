@@ -4,11 +4,10 @@
 
 # %% ../../nbs/predict/54_evaluate.ipynb #3f567348
 from __future__ import annotations
-import json
 from pathlib import Path
 import numpy as np, pandas as pd, rasterio
 from rasterio.windows import Window
-from scipy.stats import trim_mean, norm
+from scipy.stats import trim_mean
 from ..core import DataError, atomic_path, write_json
 from ..data.chips import SPLITS, label_model, convert_labels
 from ..data.store import open_store
