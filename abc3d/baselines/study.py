@@ -35,10 +35,10 @@ REFERENCES = ('oracle', 'constant')                  # the 1 and the 0 of the no
 class StudyConfig:
     "The grid of a study and its budget."
     methods: list = field(default_factory=lambda: ['gbm', 'unet', 'scratch', 'full'])   # also: 'lora', 'frozen', 'linear'
-    # measured on 2 cores, default landscape, all eight tasks: ~1.4 s per optimizer step of the foundation model and ~0.6 s of
-    # the U-Net (batch 8), ~25 s to map and score; the gbm cell ~60 s. 4 methods x 3 fractions x 3 seeds at 45 steps and a
-    # 200-step pretraining: about 50 min. With landscape 1.3 (8 HLS dates over two years instead of 6 over one) a step takes
-    # ~1.9 s and ~0.8 s: about 58 min by the same count with the 200-step pretraining, ~60 min with 400 (0.5 s a step).
+    # measured on 2 cores, default landscape (1.3: 8 HLS dates over two years), all eight tasks: the whole default grid (4 methods
+    # x 3 fractions x 3 seeds at 45 steps, the 400-step pretraining and the two references, 38 cells) took 54.0 min wall time
+    # (`abc3d study`, nothing else running). A cell of the foundation model ~1.4 s a step and ~80-135 s in all, of the U-Net
+    # 30-80 s, of the gbm 24-90 s; the pretraining ~0.5 s a step.
     fractions: list = field(default_factory=lambda: [1.0, 0.1, 0.01])   # shares of the labelled training pixels
     seeds: list = field(default_factory=lambda: [0, 1, 2])
     tasks: str = 'all'

@@ -60,7 +60,7 @@ def study_commands(sub, D):
     st = sub.add_parser('study', help='does the foundation model earn its place? methods x tasks x label fractions x seeds on held-out blocks', formatter_class=D,
                         description='Trains every method (gbm, unet, scratch, and the pretrained model in the modes full, lora, frozen, linear) at 100/10/1 % '
                                     'of the labels and several seeds, maps the landscape, scores every map on the held-out blocks; writes study.csv, table.csv, '
-                                    'summary.csv and figures. Resumable: finished cells are reused. The default profile fits 60 min on 2 CPU cores.')
+                                    'summary.csv and figures. Resumable: finished cells are reused. The default profile took 54 min on 2 CPU cores (default landscape).')
     st.add_argument('--quick', action='store_true', help='a tiny grid (the tests)')
     st.add_argument('--device', type=arg_device, default='cpu', help="'cuda': the GPU profile (longer budgets, base encoder)")
     st.add_argument('--out', default=str(data_dir()/'study'), help='study folder')
