@@ -9,7 +9,7 @@ from ..tasks import TASKS
 
 # %% auto #0
 __all__ = ['arg_count', 'arg_index', 'arg_share', 'OPTION_GROUPS', 'report_result', 'arg_number', 'arg_list', 'arg_device',
-           'arg_fractions', 'config_args', 'config_overrides', 'print_config', 'requeued_exit']
+           'arg_fractions', 'config_args', 'config_overrides', 'print_config', 'requeued_exit', 'refusal']
 
 # %% ../../nbs/cli/90_args.ipynb #8e54bde8
 def report_result(what, res, secs):
@@ -106,4 +106,13 @@ def requeued_exit(e):
     from abc3d.train.slurm import REQUEUE_EXIT
     print(f"abc3d: {e}", file=sys.stderr)
     sys.exit(REQUEUE_EXIT)
+
+def refusal(prs:argparse.ArgumentParser, argv:list[str]) -> str:
+    "The one-line message with which `prs` refuses `argv` ('' when it accepts them): a bad option named before anything runs."
+    import contextlib, io
+    err = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(err): prs.parse_args(argv)
+    except SystemExit as e: return err.getvalue().strip().splitlines()[-1] if e.code == 2 else ''
+    return ''
 
