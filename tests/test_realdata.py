@@ -118,7 +118,8 @@ def test_grib_leaves_no_index_files():
 # ---- airborne lidar point clouds and soil horizon tables (abc3d.data.pointcloud, abc3d.data.soil)
 
 def test_real_point_clouds_read_with_crs_units_and_products():
-    from abc3d.data.pointcloud import cloud_info, cloud_products, P_LEVELS
+    from abc3d.data.pointcloud import cloud_products, P_LEVELS
+    from abc3d.data.las import cloud_info
     from abc3d.core import DataError
     info = cloud_info(RD/'als/autzen_trim.laz')
     assert info.count == 110000 and info.crs is not None and abs(info.z_factor - 0.3048) < 1e-9     # heights in international feet

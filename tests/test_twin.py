@@ -10,7 +10,7 @@ from abc3d.sim.lidar import gedi_shots
 from abc3d.data.readers import HLS_BANDS
 from abc3d.data.points import GEDI_BEAMS, ATL08_TRACKS as ATL08_BEAMS
 from rasterio.windows import Window
-from abc3d.data.pointcloud import cloud_info
+from abc3d.data.las import cloud_info
 from abc3d.data.soil import read_horizons
 
 os.environ['ABC3D_PROGRESS'] = '0'

@@ -13,17 +13,16 @@ import matplotlib.pyplot as plt
 from ..core import atomic_path, write_json, data_dir, read_json
 from ..train.checkpoint import file_sha256
 from ..tasks import TASKS, task_list, is_loss, loss_since
-from ..data.chips import SPLITS
-from ..data.store import open_store
+from ..data.store import SPLITS, open_store
 from ..data.grid import AnalysisGrid, coregister
 from ..data.cog import write_cog
 from ..predict.evaluate import evaluate
 from .gbm import train_gbm
+from .study_report import plot_fractions, plot_reliability, plot_scatter
 
 # %% auto #0
 __all__ = ['METHODS', 'REFERENCES', 'PROFILES', 'PRIMARY', 'StudyConfig', 'study_config', 'reference_maps', 'store_id',
-           'run_cell', 'source_table', 'study_table', 'study_summary', 'plot_fractions', 'plot_reliability',
-           'plot_scatter', 'run_study', 'format_study']
+           'run_cell', 'source_table', 'study_table', 'study_summary', 'run_study']
 
 # %% ../../nbs/baselines/56_study.ipynb #67d7945f
 METHODS = {'gbm': 'per-pixel LightGBM on hand features', 'unet': 'U-Net from scratch',
@@ -221,53 +220,6 @@ def study_summary(out:Path, cells:list) -> pd.DataFrame:
                                                               seeds=('seed', 'nunique'), train_steps=('train_steps', 'first'),
                                                               train_seconds=('train_seconds', 'mean'), seconds=('seconds', 'mean')).reset_index()
 
-# %% ../../nbs/baselines/56_study.ipynb #eb1b41c3
-def plot_fractions(table:pd.DataFrame, cols:int=4):
-    "Skill (primary score) against the label fraction, one panel per task, one line per method (bars: range over seeds)."
-    t = table[~table.method.isin(REFERENCES)]
-    tasks = list(dict.fromkeys(t.task))
-    fig, axes = plt.subplots(-(-len(tasks) // cols), cols, figsize=(cols * 3, -(-len(tasks) // cols) * 2.6), squeeze=False)
-    for ax, task in zip(axes.flat, tasks):
-        for m, d in t[t.task == task].groupby('method', sort=False):
-            d = d.sort_values('fraction')
-            ax.errorbar(d.fraction, d.score, yerr=[d.score - d.seed_min, d.seed_max - d.score], marker='o', ms=3, capsize=2, label=m)
-        ax.set(xscale='log', title=f"{task} ({t[t.task == task].metric.iloc[0]})", xlabel='label fraction')
-        ax.title.set_fontsize(8)
-    for ax in list(axes.flat)[len(tasks):]: ax.axis('off')
-    axes.flat[0].legend(fontsize=6); fig.tight_layout()
-    return fig
-
-def plot_reliability(rel:pd.DataFrame, table:pd.DataFrame, fraction:float=1.0, cols:int=4):
-    "Observed against nominal coverage per regression task and method (a calibrated method lies on the diagonal); the last panel the sharpness."
-    r = rel[(rel.fraction == fraction) & ~rel.method.isin(REFERENCES)].groupby(['task', 'method', 'nominal'], sort=False)['observed'].mean().reset_index()
-    tasks = list(dict.fromkeys(r.task))
-    n = len(tasks) + 1
-    fig, axes = plt.subplots(-(-n // cols), cols, figsize=(cols * 2.8, -(-n // cols) * 2.6), squeeze=False)
-    for ax, task in zip(axes.flat, tasks):
-        ax.plot([0, 1], [0, 1], 'k:', lw=0.8)
-        for m, d in r[r.task == task].groupby('method', sort=False): ax.plot(d.nominal, d.observed, marker='.', label=m)
-        ax.set(title=task, xlabel='nominal', ylabel='observed', xlim=(0, 1), ylim=(0, 1)); ax.title.set_fontsize(8)
-    sh = table[(table.fraction == fraction) & table.sharpness.notna() & ~table.method.isin(REFERENCES)]
-    ax = list(axes.flat)[len(tasks)]
-    piv = sh.pivot_table(index='task', columns='method', values='sharpness')
-    (piv.div(piv.max(1), axis=0)).plot.bar(ax=ax, legend=False, fontsize=6)
-    ax.set(title='sharpness (mean σ / largest)', xlabel=''); ax.title.set_fontsize(8)
-    for a in list(axes.flat)[n:]: a.axis('off')
-    axes.flat[0].legend(fontsize=6); fig.tight_layout()
-    return fig
-
-def plot_scatter(out:Path, methods:list[str], task:str='agbd', fraction:float=1.0, seed:int=0):
-    "Predicted against true on the held-out blocks, one panel per method (1:1 line)."
-    fig, axes = plt.subplots(1, len(methods), figsize=(2.6 * len(methods), 2.6), squeeze=False)
-    for ax, m in zip(axes.flat, methods):
-        f = out/'cells'/f'{m}_f{fraction:g}_s{seed}'/'evaluation'/'pairs.csv'
-        d = pd.read_csv(f).query('task == @task') if f.exists() else pd.DataFrame(columns=['observed', 'predicted'])
-        ax.scatter(d.observed, d.predicted, s=2, alpha=0.3)
-        hi = np.nanmax(np.r_[d.observed, d.predicted, 1])
-        ax.plot([0, hi], [0, hi], 'k:', lw=0.8); ax.set(title=m, xlabel='true', ylabel='predicted'); ax.title.set_fontsize(8)
-    fig.suptitle(f'{task}, label fraction {fraction:g}', fontsize=9); fig.tight_layout()
-    return fig
-
 # %% ../../nbs/baselines/56_study.ipynb #f82d20b3
 def run_study(out=None,                 # study folder (default <data dir>/study)
               landscape=None,           # the landscape (default <data dir>/landscape, built if missing)
@@ -302,8 +254,9 @@ def run_study(out=None,                 # study folder (default <data dir>/study
     for name, df in (('study.csv', long), ('table.csv', table), ('summary.csv', summary), ('reliability.csv', rel), ('levels.csv', lev), ('sources.csv', src)):
         with atomic_path(out/name, '.csv') as tmp: df.to_csv(tmp, index=False)
     matplotlib.use('Agg')
-    figs = {'fractions.png': plot_fractions(table), 'scatter.png': plot_scatter(out, [m for m in cfg.methods])}
-    if len(rel): figs['reliability.png'] = plot_reliability(rel, table, max(cfg.fractions))
+    shown = table[~table.method.isin(REFERENCES)]                   # the perfect and constant maps are the scale, not methods
+    figs = {'fractions.png': plot_fractions(shown), 'scatter.png': plot_scatter(out, [m for m in cfg.methods])}
+    if len(rel): figs['reliability.png'] = plot_reliability(rel[~rel.method.isin(REFERENCES)], shown, max(cfg.fractions))
     for name, fig in figs.items():
         with atomic_path(out/name, '.png') as tmp: fig.savefig(tmp, dpi=110)
         plt.close(fig)
@@ -312,19 +265,3 @@ def run_study(out=None,                 # study folder (default <data dir>/study
     write_json(out/'study.json', res)
     return res | {'table': table, 'summary': summary, 'sources': source_table(src)}
 
-def format_study(table:pd.DataFrame, summary:pd.DataFrame, sources:pd.DataFrame|None=None) -> str:
-    "The study's tables as text: primary score per task (columns: method) at each fraction, the IQM summary, and canopy height by label source."
-    lines = []
-    for f, d in table.groupby('fraction', sort=False):
-        piv = d.pivot_table(index='task', columns='method', values='score', sort=False)
-        lines += [f"label fraction {f:g}: primary score (R², mIoU or loss F1) on the held-out blocks, mean over seeds",
-                  piv.to_string(float_format=lambda v: f'{v:.3f}'), '']
-    s = summary.assign(iqm=lambda d: d.apply(lambda r: f"{r.iqm:.3f} ({r.ci_low:.3f}..{r.ci_high:.3f})", axis=1),
-                       fraction=lambda d: d.fraction.map(lambda v: f'{v:g}'))
-    lines += ["IQM of normalised scores over tasks (95% block bootstrap), training budget:",
-              s[['method', 'fraction', 'iqm', 'seeds', 'train_steps', 'train_seconds']].to_string(index=False, float_format=lambda v: f'{v:.1f}')]
-    if sources is not None and len(sources):
-        piv = sources.pivot_table(index='source', columns='method', values='rmse_truth', sort=False)
-        lines += ['', "canopy height by label source: RMSE (m) against the truth on the held-out pixels each source labels (all labels)",
-                  piv.to_string(float_format=lambda v: f'{v:.2f}')]
-    return '\n'.join(lines)

@@ -21,7 +21,8 @@ def _baseline(a):
     print(f"score it with: abc3d evaluate {a.out} --store {a.store}")
 
 def _study(a):
-    from abc3d.baselines.study import run_study, format_study
+    from abc3d.baselines.study import run_study
+    from abc3d.baselines.study_report import format_study
     if a.quick and a.device.startswith('cuda'): raise SystemExit("abc3d study: give --quick or --device cuda, not both")
     profile = 'quick' if a.quick else 'cuda' if a.device.startswith('cuda') else 'default'
     res = run_study(a.out, a.landscape, a.store, profile, methods=a.methods.split(',') if a.methods else None, fractions=a.fractions or None,

@@ -12,14 +12,13 @@ from ..core import DataError, CatalogError, progress, read_json, inputs_digest
 from .catalog import Catalog, load_catalog, RASTER_KINDS, input_files
 from .grid import AnalysisGrid
 from .sources import RegionSources
-from .store import open_store, summary, store_nodes, store_files
+from .store import SPLITS, open_store, summary, store_nodes, store_files
 
 # %% auto #0
-__all__ = ['SPLITS', 'SPLIT_BLOCK', 'SPLIT_FRACTIONS', 'CHUNK_CHIPS', 'SHARD_CHIPS', 'block_split', 'fill_shards', 'build_chips',
-           'label_model', 'model_rel_sd', 'convert_labels', 'slurm_cluster']
+__all__ = ['SPLIT_BLOCK', 'SPLIT_FRACTIONS', 'CHUNK_CHIPS', 'SHARD_CHIPS', 'block_split', 'fill_shards', 'build_chips',
+           'slurm_cluster']
 
 # %% ../../nbs/data/14_chips.ipynb #e2a3ee6e
-SPLITS = ('train', 'val', 'test')
 # The default split: one-chip blocks (1.9 km at 64 px and 30 m), a quarter of them held out for testing, so that a
 # 384 x 384 px region gives 9 test blocks and a block bootstrap of the scores has something to resample.
 SPLIT_BLOCK, SPLIT_FRACTIONS = 1, (0.65, 0.10, 0.25)
@@ -270,26 +269,6 @@ def _finalize(path:Path, root, cat, names, manifest, grids, plan, size, absent, 
                 nodes=store_nodes(path), checksum='crc32', files=store_files(path))
     root.attrs['abc3d'] = meta
 
-
-# %% ../../nbs/data/14_chips.ipynb #lmfn
-def label_model(m:dict, bands:list[int]) -> np.ndarray:
-    "[4, C] gain, offset, sd, rel_sd of a label source's `bands` from its store metadata `m` (the catalog's `label_error`; identity and no noise where absent)."
-    le = m.get('label_error') or {}
-    return np.array([[float((le.get(m['bands'][b]) or {}).get(k, d)) for b in bands]
-                     for k, d in (('gain', 1.), ('offset', 0.), ('sd', 0.), ('rel_sd', 0.))], 'float32')
-
-def model_rel_sd(m:dict, bands:list[int]) -> np.ndarray:
-    "[C] relative spread of the truth around a label source's `bands` (the catalog's `label_error.model_rel_sd`, Berkson error; 0 where absent)."
-    le = m.get('label_error') or {}
-    return np.array([float((le.get(m['bands'][b]) or {}).get('model_rel_sd', 0.)) for b in bands], 'float32')
-
-def convert_labels(v:np.ndarray,       # raw labels [B, C, H, W] (NaN where none)
-                   model:np.ndarray,   # `label_model` [4, C]
-                  ) -> tuple[np.ndarray, np.ndarray]:
-    "(labels on the task's definition, their noise variance): offset + gain*v, sd^2 + (rel_sd*converted)^2."
-    g, o, sd, rs = (p[None, :, None, None] for p in model)
-    y = o + g*v
-    return y, sd**2 + (rs*y)**2
 
 # %% ../../nbs/data/14_chips.ipynb #f65f482f
 def slurm_cluster(account:str,              # the budget to charge (`--account`), e.g. your JSC project

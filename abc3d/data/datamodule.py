@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np, torch
 import lightning as L
 from torch.utils.data import DataLoader, Sampler
-from .chips import SPLITS, CHUNK_CHIPS
+from .chips import CHUNK_CHIPS
+from .store import SPLITS
 from .loader import ChipDataset
 
 # %% auto #0

@@ -11,8 +11,9 @@ from fastcore.basics import patch
 from torch.utils.data import Dataset
 from ..core import DataError
 from ..tasks import TASKS, encode_classes, loss_since
-from .chips import SPLITS, CHUNK_CHIPS, label_model, convert_labels
-from .store import open_store
+from .chips import CHUNK_CHIPS
+from .label_error import label_model, convert_labels
+from .store import SPLITS, open_store
 from .shards import ShardReader
 
 # %% auto #0

@@ -14,82 +14,19 @@ from rasterio.windows import Window
 from ..core import DataError
 from .grid import AnalysisGrid
 from .cog import write_cog
+from .las import GROUND_CLASS, NOISE_CLASSES, NOT_VEGETATION, CloudInfo, cloud_info, iter_points, unit_factor
 
 # %% auto #0
-__all__ = ['GROUND_CLASS', 'NOISE_CLASSES', 'NOT_VEGETATION', 'COVER_HEIGHT', 'HIST_BIN', 'HIST_TOP', 'P_LEVELS', 'CLOUD_UNITS',
-           'CloudInfo', 'cloud_info', 'iter_points', 'ground_surface', 'CloudProducts', 'cloud_products',
+__all__ = ['COVER_HEIGHT', 'HIST_BIN', 'HIST_TOP', 'P_LEVELS', 'CLOUD_UNITS', 'ground_surface', 'CloudProducts', 'cloud_products',
            'write_cloud_products']
 
 # %% ../../nbs/data/11b_pointcloud.ipynb #8a761357
-GROUND_CLASS = 2                 # ASPRS ground
-NOISE_CLASSES = (7, 18)          # ASPRS low and high noise: dropped
-NOT_VEGETATION = (6, 9, 17)      # building, water, bridge deck: neither ground nor vegetation
 COVER_HEIGHT = 2.0               # m: returns above it are canopy (cover, p-metrics)
 HIST_BIN, HIST_TOP = 0.25, 100.  # m: per-pixel height histograms
 P_LEVELS = tuple(range(10, 101, 10))
 CLOUD_UNITS = dict(chm='m', chm_max='m', **{f'p{p}': 'm' for p in P_LEVELS}, **{f'rh{p}': 'm' for p in P_LEVELS},
                    cover='1', density='m-2', pulse_density='m-2', valid='1')
 
-@dataclass
-class CloudInfo:
-    "What the header of a LAS/LAZ file says."
-    path: Path
-    count: int                      # returns
-    crs: CRS
-    bounds: tuple                   # (xmin, ymin, xmax, ymax) in the cloud's CRS
-    z_range: tuple                  # (zmin, zmax) in the file's units
-    xy_factor: float                # metres per unit of x and y
-    z_factor: float                 # metres per unit of z
-    version: str = ''
-    point_format: int = 0
-
-def _laspy():
-    import laspy
-    return laspy
-
-def _unit_factor(crs:CRS, vertical:bool=False) -> float:
-    "Metres per unit of the CRS's axes (its vertical part where compound); 1 for a geographic CRS's heights."
-    parts = crs.sub_crs_list or [crs]
-    c = parts[-1] if vertical and len(parts) > 1 else parts[0]
-    if c.is_geographic: return 1.0
-    f = c.axis_info[0].unit_conversion_factor if c.axis_info else 1.0
-    return float(f or 1.0)
-
-def cloud_info(path, crs=None) -> CloudInfo:
-    "The header of a LAS/LAZ file; `crs` (anything pyproj reads) for a file whose header has none."
-    laspy, path = _laspy(), Path(path)
-    if not path.is_file(): raise DataError(path, 'file not found')
-    try:
-        with laspy.open(path) as f:
-            h = f.header
-            try: own = h.parse_crs()
-            except Exception as e: raise DataError(path, f'its CRS VLR cannot be read ({e})') from None
-    except DataError: raise
-    except Exception as e: raise DataError(path, f'not a readable LAS/LAZ file ({type(e).__name__}: {e})') from None
-    if own is None and crs is None:
-        raise DataError(path, "has no CRS in its header (no WKT or GeoTIFF VLR): give it its CRS (--crs on the command line, crs= in Python, `crs:` in the catalog)")
-    c = CRS.from_user_input(crs) if crs is not None else own
-    return CloudInfo(path, int(h.point_count), c, (h.mins[0], h.mins[1], h.maxs[0], h.maxs[1]), (h.mins[2], h.maxs[2]),
-                     _unit_factor(c), _unit_factor(c, vertical=True), str(h.version), int(h.point_format.id))
-
-# %% ../../nbs/data/11b_pointcloud.ipynb #e0acd4bd
-def iter_points(info:CloudInfo, chunk:int=1_000_000, to_crs=None):
-    "Chunks of (x, y, z in metres, class, first return) of a cloud; x, y in `to_crs` (default the cloud's own)."
-    laspy = _laspy()
-    tr = None if to_crs is None or CRS.from_user_input(to_crs) == info.crs else Transformer.from_crs(info.crs, to_crs, always_xy=True)
-    seen = 0
-    try:
-        with laspy.open(info.path) as f:
-            for pts in f.chunk_iterator(chunk):
-                x, y = np.asarray(pts.x, 'float64'), np.asarray(pts.y, 'float64')
-                if tr is not None: x, y = tr.transform(x, y)
-                z = np.asarray(pts.z, 'float64')*info.z_factor
-                seen += len(z)
-                yield x, y, z, np.asarray(pts.classification, 'uint8'), np.asarray(pts.return_number) <= 1
-    except DataError: raise
-    except Exception as e:
-        raise DataError(info.path, f'is truncated or damaged: read {seen:,} of {info.count:,} returns ({type(e).__name__}: {e})') from None
-    if seen < info.count: raise DataError(info.path, f'is truncated: read {seen:,} of the {info.count:,} returns its header declares')
 
 # %% ../../nbs/data/11b_pointcloud.ipynb #6627bdaa
 def _cell_lowest(x, y, z, grid:AnalysisGrid, low:np.ndarray):
@@ -135,7 +72,7 @@ def ground_surface(infos:list, grid:AnalysisGrid, points=None) -> tuple[np.ndarr
     "Ground elevation (m) on `grid` from clouds `infos` (one survey), the method used, and returns by class: the lowest class-2 return per cell with a TIN over the empty cells, or a grid minimum for an unclassified cloud."
     points = points or (lambda info: iter_points(info, to_crs=grid.crs))    # chunks of (x, y, z, class, first) of a cloud
     g_low = np.full((3, *grid.shape), np.inf)
-    k = max(round(10/_unit_factor(CRS.from_user_input(grid.crs))/grid.res), 1)
+    k = max(round(10/unit_factor(CRS.from_user_input(grid.crs))/grid.res), 1)
     coarse = AnalysisGrid.from_corner(grid.crs, grid.transform.c, grid.transform.f, grid.res*k, -(-grid.width//k), -(-grid.height//k))
     c_low = np.full((3, *coarse.shape), np.inf)
     counts = np.zeros(256, 'int64')
@@ -237,7 +174,7 @@ def cloud_products(paths,                       # a LAS/LAZ path or a list of th
     infos = [cloud_info(p, crs) for p in paths]
     if grid is None: grid = _analysis_grid(infos[0], res)
     grid = _cover_window(grid, infos)
-    m_per_unit = _unit_factor(CRS.from_user_input(grid.crs))
+    m_per_unit = unit_factor(CRS.from_user_input(grid.crs))
     k = int(round(grid.res*m_per_unit/fine))
     if k < 1 or abs(grid.res*m_per_unit/fine - k) > 1e-6:
         raise ValueError(f"the analysis pixel ({grid.res*m_per_unit:g} m) must be a whole multiple of the fine cell ({fine:g} m)")

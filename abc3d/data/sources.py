@@ -10,7 +10,7 @@ from rasterio.windows import Window
 from ..core import DataError, CatalogError, progress
 from .catalog import Catalog, modality_files, RASTER_KINDS
 from .grid import AnalysisGrid, open_raster, warp, slope_aspect, rasterize_points, to_grid_xy, climate_context
-from . import readers, points, pointcloud
+from . import readers, points, pointcloud, las
 
 # %% auto #0
 __all__ = ['hls_date', 'RegionSources', 'open_files']
@@ -197,7 +197,7 @@ def _check_file(cat:Catalog, name:str, path):
         if crs is None: raise DataError(path, "raster has no CRS")
         if count != want: raise DataError(path, f"has {count} band(s); modality '{name}' declares {want}")
     elif m.kind == 'climate_grid': readers.read_era5(path)
-    elif m.kind == 'point_cloud': pointcloud.cloud_info(path, m.crs)
+    elif m.kind == 'point_cloud': las.cloud_info(path, m.crs)
     else:
         reader = getattr(points, m.reader or '', None)
         if reader is None: raise DataError(cat.path, f"modality '{name}': abc3d.data.points has no reader '{m.reader}'")

@@ -9,8 +9,10 @@ from pathlib import Path
 import zarr
 from ..core import DataError
 
+SPLITS = ('train', 'val', 'test')               # the splits of every store, in the order of their codes
+
 # %% auto #0
-__all__ = ['open_store', 'summary', 'store_nodes', 'store_files', 'verify_store']
+__all__ = ['SPLITS', 'open_store', 'summary', 'store_nodes', 'store_files', 'verify_store']
 
 # %% ../../nbs/data/14a_store.ipynb #7d912179
 def open_store(path):
@@ -30,7 +32,7 @@ def summary(path) -> dict:
     split = root['meta/split'][:]
     nbytes = sum(f.stat().st_size for f in Path(path).rglob('*') if f.is_file())
     return dict(store=str(path), chips=meta['n_chips'], chip_size=meta['chip_size'],
-                split={s: int((split == i).sum()) for i, s in enumerate(meta.get('splits', ('train', 'val', 'test')))},
+                split={s: int((split == i).sum()) for i, s in enumerate(meta.get('splits', SPLITS))},
                 regions=[r['name'] for r in meta['regions']], modalities=list(meta['modalities']),
                 absent_labels=meta.get('absent') or 'none', megabytes=round(nbytes/2**20, 1))
 

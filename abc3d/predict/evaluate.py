@@ -9,8 +9,8 @@ import numpy as np, pandas as pd, rasterio
 from rasterio.windows import Window
 from scipy.stats import trim_mean
 from ..core import DataError, atomic_path, write_json
-from ..data.chips import SPLITS, label_model, convert_labels
-from ..data.store import open_store
+from ..data.label_error import label_model, convert_labels
+from ..data.store import SPLITS, open_store
 from ..tasks import TASKS, is_loss, loss_since
 from .block_stats import NOMINAL, class_iou, class_metrics, interval_thresholds, loss_metrics, regression_metrics, regression_stats, reliability
 

@@ -10,7 +10,8 @@ import numpy as np, pandas as pd
 import geopandas as gpd
 from pyproj import Transformer
 from ..core import DataError, atomic_path, write_json, progress, read_json
-from .truth import BIOMES, TRUTH_BANDS, TRUTH_UNITS, Landscape, RegionSpec, region_grid, seed_of, truth, truth_window, truth_stack
+from .truth import BIOMES, TRUTH_BANDS, TRUTH_UNITS, Landscape, RegionSpec, region_grid, truth, truth_window, truth_stack
+from .fields import seed_of
 from .sensors import *
 from .sensors import log
 from .lidar import write_gedi, write_atl08, write_als

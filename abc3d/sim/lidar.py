@@ -12,7 +12,8 @@ from pyproj import Transformer
 from scipy.special import ndtri
 from ..core import atomic_path
 from ..data.points import GEDI_BEAMS, EPOCH_2018, ATL08_TRACKS
-from .truth import Landscape, hash_normal, seed_of, truth
+from .truth import Landscape, truth
+from .fields import hash_normal, seed_of
 from .sensors import lonlat, als_grid, chm_window
 
 # %% auto #0

@@ -15,7 +15,8 @@ from ..core import atomic_path
 from ..data.grid import AnalysisGrid, utm_epsg
 from ..data.cog import cog_from_tiff
 from ..data.readers import HLS_BANDS
-from .truth import Landscape, hash_normal, hash_complex, seed_of, truth, green_fraction, insolation, season, Fourier
+from .truth import Landscape, truth, green_fraction, insolation, season
+from .fields import hash_normal, hash_complex, seed_of, Fourier
 from scipy.special import ndtri
 
 # %% auto #0

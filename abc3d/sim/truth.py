@@ -4,7 +4,6 @@
 
 # %% ../../nbs/sim/20_truth.ipynb #6c8cca56
 from __future__ import annotations
-import zlib
 from dataclasses import dataclass, field
 import numpy as np
 from scipy.special import ndtri
@@ -13,11 +12,11 @@ from pyproj import Transformer
 from rasterio.windows import Window
 from ..data.grid import utm_epsg, AnalysisGrid
 from ..tasks import RH_LEVELS
+from .fields import seed_of, Fourier
 
 # %% auto #0
-__all__ = ['BIOMES', 'WORLDCOVER', 'TRUTH_BANDS', 'TRUTH_UNITS', 'Biome', 'RegionSpec', 'region_grid', 'seed_of', 'Fourier',
-           'hash_normal', 'hash_complex', 'Landscape', 'land_cover', 'season', 'green_fraction', 'insolation', 'truth',
-           'gpp', 'truth_window', 'truth_stack']
+__all__ = ['BIOMES', 'WORLDCOVER', 'TRUTH_BANDS', 'TRUTH_UNITS', 'Biome', 'RegionSpec', 'region_grid', 'Landscape', 'land_cover',
+           'season', 'green_fraction', 'insolation', 'truth', 'gpp', 'truth_window', 'truth_stack']
 
 # %% ../../nbs/sim/20_truth.ipynb #08c7dc4c
 @dataclass(frozen=True)
@@ -81,59 +80,6 @@ def region_grid(spec:RegionSpec) -> AnalysisGrid:
     half = spec.size_px*spec.res/2
     return AnalysisGrid.from_corner(epsg, float(np.round((cx - half)/spec.res)*spec.res), float(np.round((cy + half)/spec.res)*spec.res),
                                     spec.res, spec.size_px, spec.size_px)
-
-# %% ../../nbs/sim/20_truth.ipynb #6fc78ede
-def seed_of(*parts) -> int:
-    "A stable 32-bit seed from any parts (ints, names)."
-    return zlib.crc32('/'.join(map(str, parts)).encode())
-
-@dataclass
-class Fourier:
-    "A seeded stationary random field with a power-law spectrum and unit variance, defined everywhere in map metres."
-    seed: int  # random seed of the field
-    lmin: float  # shortest wavelength (m)
-    lmax: float  # longest wavelength (m)
-    h: float = 1.0  # amplitude grows as wavelength**h
-    n: int = 48  # number of cosines
-    def __post_init__(self):
-        r = np.random.default_rng(self.seed)
-        lam = np.exp(r.uniform(np.log(self.lmin), np.log(self.lmax), self.n))
-        th, self.phi = r.uniform(0, np.pi, self.n), r.uniform(0, 2*np.pi, self.n)
-        self.kx, self.ky = 2*np.pi/lam*np.cos(th), 2*np.pi/lam*np.sin(th)
-        a = lam**self.h
-        self.a = a*np.sqrt(2/np.sum(a**2))
-    def grid(self, xs, ys):
-        "Values on the grid of column centres `xs` and row centres `ys`: [len(ys), len(xs)]."
-        px, py = np.outer(xs, self.kx), np.outer(ys, self.ky) + self.phi
-        return (np.cos(py)*self.a) @ np.cos(px).T - (np.sin(py)*self.a) @ np.sin(px).T
-    def __call__(self, x, y):
-        "Values at points `x`, `y` (arrays of one shape)."
-        x, y = np.asarray(x, float), np.asarray(y, float)
-        out = np.empty(x.size)
-        xf, yf = x.ravel(), y.ravel()
-        for i in range(0, x.size, 65536):
-            s = slice(i, i + 65536)
-            out[s] = np.cos(np.outer(xf[s], self.kx) + np.outer(yf[s], self.ky) + self.phi) @ self.a
-        return out.reshape(x.shape)
-
-def _hash_uniforms(seed:int, *idx):
-    "Two uniform (0, 1) draws that depend only on `seed` and integer index arrays (a counter-based generator)."
-    h = np.uint64(seed*0x9E3779B97F4A7C15 % 2**64)
-    for i in idx:
-        h = (h ^ np.asarray(i).astype(np.uint64)) * np.uint64(0xBF58476D1CE4E5B9)
-        h = (h ^ (h >> np.uint64(31))) * np.uint64(0x94D049BB133111EB)
-    h2 = h * np.uint64(0xD6E8FEB86659FD93)
-    return (((h >> np.uint64(11)).astype(np.float64) + .5)/2.**53, ((h2 >> np.uint64(11)).astype(np.float64) + .5)/2.**53)
-
-def hash_normal(seed:int, *idx) -> np.ndarray:
-    "Standard normal noise that depends only on `seed` and integer index arrays (a counter-based generator)."
-    u1, u2 = _hash_uniforms(seed, *idx)
-    return np.sqrt(-2*np.log(u1))*np.cos(2*np.pi*u2)
-
-def hash_complex(seed:int, *idx) -> np.ndarray:
-    "Circular complex Gaussian noise of unit variance (both Box-Muller normals of one hash), like `hash_normal`."
-    u1, u2 = _hash_uniforms(seed, *idx)
-    return np.sqrt(-np.log(u1))*np.exp(2j*np.pi*u2)
 
 # %% ../../nbs/sim/20_truth.ipynb #64fccfc8
 _FIELDS = dict(elev=(400, 40000, 1.0), clim=(5000, 60000, 1.0), wet=(250, 8000, 0.6), use=(300, 12000, 0.5),

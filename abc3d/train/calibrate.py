@@ -12,7 +12,7 @@ from ..tasks import TASKS
 from ..models.heads import gaussian_nll, scale, unscale
 from .finetune import FinetuneTask
 from .metrics import INTERVAL_LEVELS, ONE_SIGMA, gaussian_z
-from ..data.chips import model_rel_sd
+from ..data.label_error import model_rel_sd
 
 # %% auto #0
 __all__ = ['conformal_z', 'noise_pools', 'crossfit_residuals']

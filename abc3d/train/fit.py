@@ -16,7 +16,7 @@ from ..core import DataError, Stopped, data_dir, write_json, atomic_path
 from .checkpoint import AtomicCheckpointIO, export_weights, load_weights, file_sha256
 from ..data.loader import input_norm, adopt_norm
 from ..data.datamodule import ChipDataModule
-from ..data.chips import model_rel_sd
+from ..data.label_error import model_rel_sd
 from ..data.store import open_store
 from ..models.encoder import EncoderConfig
 from ..tasks import TASKS, task_list, class_codes, class_channels, loss_since

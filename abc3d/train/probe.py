@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np, pandas as pd, torch
 from pathlib import Path
 from ..core import DataError
-from ..data.chips import SPLITS
+from ..data.store import SPLITS
 from ..data.loader import adopt_norm
 from ..data.datamodule import ChipDataModule
 from ..models.encoder import MultimodalEncoder, EncoderConfig
