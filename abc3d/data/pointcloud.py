@@ -48,6 +48,19 @@ def _window_min(a:np.ndarray, k:int) -> np.ndarray:
         for j in range(k): out = np.minimum(out, b[i:i + a.shape[0], j:j + a.shape[1]])
     return out
 
+def _trend(lo:np.ndarray) -> np.ndarray:
+    "The terrain's overall slope under `lo` [H, W] (NaN: no return): a least-squares plane through the cells, refitted on the lower half of its residuals (vegetation lifts a cell's lowest return, never lowers it)."
+    r, c = np.nonzero(np.isfinite(lo))
+    if len(r) < 3: return np.full(lo.shape, np.nanmin(lo) if len(r) else 0.)
+    A, v = np.c_[np.ones(len(r)), r, c], lo[r, c]
+    use = np.ones(len(v), bool)
+    for _ in range(3):
+        coef = np.linalg.lstsq(A[use], v[use], rcond=None)[0]
+        res = v - A @ coef
+        use = res <= np.median(res[use])
+    R, C = np.mgrid[0:lo.shape[0], 0:lo.shape[1]]
+    return coef[0] + coef[1]*R + coef[2]*C
+
 def _tin(low:np.ndarray, grid:AnalysisGrid) -> np.ndarray:
     "Ground [H, W] on `grid`: the lowest point of each cell that has one, the other cells by linear interpolation on a Delaunay TIN of those points (nearest point outside their hull)."
     import matplotlib.tri as mtri
@@ -90,10 +103,11 @@ def ground_surface(infos:list, grid:AnalysisGrid, points=None) -> tuple[np.ndarr
     if set(classes) - {0, 1} - set(NOISE_CLASSES):
         raise DataError(infos[0].path, f"is classified (classes {sorted(classes)}) but has no ground returns (class 2): its heights cannot be normalised")
     lo = np.where(np.isfinite(c_low[0]), c_low[0], np.nan)
-    c_low[0] = np.where(lo <= _window_min(lo, 5) + 1.0, lo, np.inf)
-    surf = _tin(c_low, coarse)
-    fr, fc = np.mgrid[0:grid.height, 0:grid.width]               # onto `grid`: the 10 m cell holding each cell
-    return surf[fr//k, fc//k], 'grid minimum (no classification): lowest return per 10 m cell within 1 m of its 5 x 5 neighbourhood minimum, TIN between them', classes
+    d = lo - _trend(lo)                                          # on a slope, the lowest neighbour stands lower by the slope alone
+    ok = np.isfinite(lo) & (d <= _window_min(d, 5) + 1.0)
+    f_low = np.full((3, *grid.shape), np.inf)                    # the kept points in the cells of `grid` that hold them
+    _cell_lowest(c_low[1][ok], c_low[2][ok], c_low[0][ok], grid, f_low)
+    return _tin(f_low, grid), 'grid minimum (no classification): lowest return per 10 m cell within 1 m of its 5 x 5 neighbourhood minimum once the terrain\'s overall slope is taken off, TIN between them', classes
 
 # %% ../../nbs/data/11b_pointcloud.ipynb #898a92c1
 @dataclass
