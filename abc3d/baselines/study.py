@@ -21,14 +21,15 @@ from .gbm import train_gbm
 from .study_report import plot_fractions, plot_reliability, plot_scatter
 
 # %% auto #0
-__all__ = ['METHODS', 'REFERENCES', 'PROFILES', 'PRIMARY', 'StudyConfig', 'study_config', 'reference_maps', 'store_id',
-           'run_cell', 'source_table', 'study_table', 'study_summary', 'run_study']
+__all__ = ['METHODS', 'REFERENCES', 'PRETRAINED', 'PROFILES', 'PRIMARY', 'StudyConfig', 'study_config', 'reference_maps',
+           'store_id', 'run_cell', 'source_table', 'study_table', 'study_summary', 'run_study']
 
 # %% ../../nbs/baselines/56_study.ipynb #67d7945f
 METHODS = {'gbm': 'per-pixel LightGBM on hand features', 'unet': 'U-Net from scratch',
            'scratch': 'foundation model, no pretraining (full)', 'full': 'pretrained, full fine-tuning',
            'lora': 'pretrained, LoRA', 'frozen': 'pretrained, frozen encoder', 'linear': 'pretrained, linear probe'}
 REFERENCES = ('oracle', 'constant')                  # the 1 and the 0 of the normalised scale
+PRETRAINED = ('full', 'lora', 'frozen', 'linear')    # the methods that start from the study's one pretraining
 
 @dataclass
 class StudyConfig:
@@ -209,16 +210,24 @@ def study_table(long:pd.DataFrame) -> pd.DataFrame:
                          'sharpness': g['sharpness'].mean() if 'sharpness' in piv else np.nan, 'seeds': g['seed'].nunique()}).reset_index()
 
 def study_summary(out:Path, cells:list) -> pd.DataFrame:
-    "Per method and fraction: IQM of the normalised scores over tasks, with its block-bootstrap 95 % interval (mean over seeds)."
+    "Per method and fraction: IQM of the normalised scores over tasks, with its block-bootstrap 95 % interval (mean over seeds), the IQM of each seed, and for a pretrained method on how many seeds it is above scratch (the seeds both ran)."
     rows = []
     for m, f, s in cells:
         j = json.loads((out/'cells'/f'{m}_f{f:g}_s{s}'/'cell.json').read_text())
         rows.append(dict(method=m, fraction=f, seed=s, iqm=j['iqm']['iqm'], ci_low=j['iqm']['ci_low'], ci_high=j['iqm']['ci_high'],
                          train_steps=j['train']['steps'], train_seconds=j['train']['seconds'], seconds=j['seconds']))
     df = pd.DataFrame(rows)
-    return df.groupby(['method', 'fraction'], sort=False).agg(iqm=('iqm', 'mean'), ci_low=('ci_low', 'mean'), ci_high=('ci_high', 'mean'),
-                                                              seeds=('seed', 'nunique'), train_steps=('train_steps', 'first'),
-                                                              train_seconds=('train_seconds', 'mean'), seconds=('seconds', 'mean')).reset_index()
+    s = df.groupby(['method', 'fraction'], sort=False).agg(iqm=('iqm', 'mean'), ci_low=('ci_low', 'mean'), ci_high=('ci_high', 'mean'),
+                                                           seeds=('seed', 'nunique'), train_steps=('train_steps', 'first'),
+                                                           train_seconds=('train_seconds', 'mean'), seconds=('seconds', 'mean')).reset_index()
+    by = {k: d.sort_values('seed') for k, d in df.groupby(['method', 'fraction'], sort=False)}
+    scratch = {(r.fraction, r.seed): r.iqm for r in df[df.method == 'scratch'].itertuples()}
+    def above(m, f):
+        pairs = [(r.iqm, scratch[f, r.seed]) for r in by[m, f].itertuples() if (f, r.seed) in scratch]
+        return f"{sum(a > b for a, b in pairs)}/{len(pairs)}" if m in PRETRAINED and pairs else ''
+    s['iqm_seeds'] = [', '.join(f'{v:.3f}' for v in by[m, f].iqm) for m, f in zip(s.method, s.fraction)]
+    s['above_scratch'] = [above(m, f) for m, f in zip(s.method, s.fraction)]
+    return s
 
 # %% ../../nbs/baselines/56_study.ipynb #f82d20b3
 def run_study(out=None,                 # study folder (default <data dir>/study)
@@ -239,7 +248,7 @@ def run_study(out=None,                 # study folder (default <data dir>/study
     build_chips(landscape, store)
     out.mkdir(parents=True, exist_ok=True)
     write_json(out/'config.json', asdict(cfg) | {'profile': profile, 'landscape': str(landscape), 'store': str(store)})
-    pretrained = {'full', 'lora', 'frozen', 'linear'} & set(cfg.methods)
+    pretrained = set(PRETRAINED) & set(cfg.methods)
     t = time.perf_counter()
     encoder = _pretrain(cfg, store, out) if pretrained else None
     pre_s = round(time.perf_counter() - t, 1)

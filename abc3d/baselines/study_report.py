@@ -22,7 +22,8 @@ def format_study(table:pd.DataFrame, summary:pd.DataFrame, sources:pd.DataFrame|
     s = summary.assign(iqm=lambda d: d.apply(lambda r: f"{r.iqm:.3f} ({r.ci_low:.3f}..{r.ci_high:.3f})", axis=1),
                        fraction=lambda d: d.fraction.map(lambda v: f'{v:g}'))
     lines += ["IQM of normalised scores over tasks (95% block bootstrap), training budget:",
-              s[['method', 'fraction', 'iqm', 'seeds', 'train_steps', 'train_seconds']].to_string(index=False, float_format=lambda v: f'{v:.1f}')]
+              s[[c for c in ('method', 'fraction', 'iqm', 'iqm_seeds', 'above_scratch', 'seeds', 'train_steps', 'train_seconds') if c in s]]
+              .rename(columns={'iqm_seeds': 'iqm per seed', 'above_scratch': 'seeds above scratch'}).to_string(index=False, float_format=lambda v: f'{v:.1f}')]
     if sources is not None and len(sources):
         piv = sources.pivot_table(index='source', columns='method', values='rmse_truth', sort=False)
         lines += ['', "canopy height by label source: RMSE (m) against the truth on the held-out pixels each source labels (all labels)",
