@@ -73,7 +73,7 @@ def _chips(a):
         return
     split = dict(block=a.block) if a.block is not None else {}
     if a.fractions: split['fractions'] = a.fractions
-    res = build_chips(a.landscape, a.out, catalog=a.catalog, chip_size=a.chip_size, **split, seed=a.seed,
+    res = build_chips(a.landscape, a.out, catalog=a.catalog, chip_size=a.chip_size, **split, seed=a.seed, stratify=a.stratify,
                       modalities=a.modalities.split(',') if a.modalities else None, overwrite=a.overwrite,
                       workers=a.workers)
     report_result('chip store', res, time.perf_counter() - t)
@@ -158,6 +158,7 @@ def data_commands(sub, D):
     c.add_argument('--block', type=arg_count, default=None, help='edge, in chips, of the spatial blocks that are assigned to one split (default 1)')
     c.add_argument('--fractions', type=arg_fractions, default=None, help='train,val,test shares of the blocks (default 0.65,0.1,0.25)')
     c.add_argument('--seed', type=arg_index, default=0, help='seed of the split')
+    c.add_argument('--no-stratify', dest='stratify', action='store_false', help='split every block at random region by region (the split before rare labels were stratified): by default the blocks holding a lidar survey or forest loss are split on their own, so that each split gets some')
     c.add_argument('--modalities', default=None, help='comma-separated modalities to include (default: all with files)')
     c.add_argument('--overwrite', action='store_true', help='rebuild a store that was built from other inputs')
     c.add_argument('--verify', action='store_true', help='only verify a finished store: every data file against the checksum recorded when it was built')

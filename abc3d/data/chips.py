@@ -13,38 +13,76 @@ from .catalog import Catalog, load_catalog, RASTER_KINDS, input_files
 from .grid import AnalysisGrid
 from .sources import RegionSources
 from .store import SPLITS, open_store, summary, store_nodes, store_files
+from ..tasks import TASKS, is_loss, loss_since
 
 # %% auto #0
-__all__ = ['SPLIT_BLOCK', 'SPLIT_FRACTIONS', 'CHUNK_CHIPS', 'SHARD_CHIPS', 'block_split', 'fill_shards', 'build_chips',
-           'slurm_cluster']
+__all__ = ['SPLIT_BLOCK', 'SPLIT_FRACTIONS', 'CHUNK_CHIPS', 'SHARD_CHIPS', 'block_split', 'rare_labels', 'fill_shards',
+           'build_chips', 'slurm_cluster']
 
 # %% ../../nbs/data/14_chips.ipynb #e2a3ee6e
 # The default split: one-chip blocks (1.9 km at 64 px and 30 m), a quarter of them held out for testing, so that a
 # 384 x 384 px region gives 9 test blocks and a block bootstrap of the scores has something to resample.
 SPLIT_BLOCK, SPLIT_FRACTIONS = 1, (0.65, 0.10, 0.25)
 
-def block_split(rows, cols,               # chip origins (pixels), one region
+def block_split(rows, cols,               # chip origins (pixels)
                 chip_size:int, block:int=SPLIT_BLOCK,   # block edge in chips
-                fractions=SPLIT_FRACTIONS, seed:int=0) -> np.ndarray:
-    "Split index (0 train, 1 val, 2 test) per chip; all chips of a `block` x `block` block share it."
-    bid = np.array([f"{r//(chip_size*block)}_{c//(chip_size*block)}" for r, c in zip(rows, cols)])
-    blocks = np.unique(bid)
-    order = np.random.default_rng(seed).permutation(len(blocks))
-    n_val, n_test = (max(1, round(f*len(blocks))) if len(blocks) >= 3 else 0 for f in fractions[1:])
-    lab = np.zeros(len(blocks), 'uint8')
-    lab[order[:n_val]], lab[order[n_val:n_val+n_test]] = 1, 2
-    return lab[np.searchsorted(blocks, bid)]
+                fractions=SPLIT_FRACTIONS, seed:int=0,
+                region=None,              # [n] region index of each chip; default one region
+                rare=None,                # [n, k] whether each chip holds each of k rare labels (`rare_labels`); default none
+               ) -> np.ndarray:
+    "Split index (0 train, 1 val, 2 test) per chip; all chips of a `block` x `block` block share it. Each stratum of blocks is split by `fractions` (at least one val and one test block once it has 3): a block holding a rare label is in the stratum of the rarest one it holds, pooled over the regions; the other blocks region by region."
+    region = np.zeros(len(rows), int) if region is None else np.asarray(region, int)
+    bid = np.array([f"{g}_{r//(chip_size*block)}_{c//(chip_size*block)}" for g, r, c in zip(region, rows, cols)])
+    blocks, first, inv = np.unique(bid, return_index=True, return_inverse=True)
+    stratum = region[first].copy()
+    if rare is not None and np.size(rare):
+        has = np.zeros((len(blocks), np.shape(rare)[1]), bool)
+        np.logical_or.at(has, inv, np.asarray(rare, bool))
+        for k in np.argsort(-has.sum(0), kind='stable'): stratum[has[:, k]] = -1 - k    # the rarest label a block holds wins
+    rng, lab = np.random.default_rng(seed), np.zeros(len(blocks), 'uint8')
+    for s in np.unique(stratum):
+        idx = np.flatnonzero(stratum == s)
+        order = idx[rng.permutation(len(idx))]
+        n_val, n_test = (max(1, round(f*len(idx))) if len(idx) >= 3 else 0 for f in fractions[1:])
+        lab[order[:n_val]], lab[order[n_val:n_val+n_test]] = 1, 2
+    return lab[inv]
+
+# %% ../../nbs/data/14_chips.ipynb #0d2e52bf
+def rare_labels(cat:Catalog, sources:list[RegionSources],   # the regions' open sources
+                chips:list,                                  # (region index, row, col) of each chip
+                since:int=0,                                 # first calendar year of the record (`abc3d.tasks.loss_since`)
+               ) -> dict[str, np.ndarray]:
+    "{label: [n] bool}: which chips hold pixels of a label that only parts of a landscape have: each lidar survey that labels a task (a point-cloud source), and forest loss inside the record (the label of a loss task, as `rare` for `block_split`)."
+    size, out = (sources[0].size if sources else 0), {}
+    for n in sorted({n for s in sources for n in s.clouds if cat[n].labels_for}):
+        hit = np.zeros(len(chips), bool)
+        for j, (i, r, c) in enumerate(chips):
+            if n not in sources[i].clouds: continue
+            r0, c0, arr = sources[i].clouds[n]
+            win = arr[:, max(r - r0, 0):max(r + size - r0, 0), max(c - c0, 0):max(c + size - c0, 0)]
+            hit[j] = bool(np.isfinite(win).all(0).any())
+        out[n] = hit
+    for n in dict.fromkeys(m for t in TASKS.values() if t.encoding == 'loss' for m, _ in t.labels):
+        if not any(n in s.rasters for s in sources): continue
+        hit = np.zeros(len(chips), bool)
+        for j, (i, r, c) in enumerate(chips):
+            if n not in sources[i].rasters: continue
+            x = sources[i]._raster(n, r, c, size, size, strict=False)['data']
+            hit[j] = bool((is_loss(x.astype('int64'), since) & (x != cat[n].nodata)).any())
+        out[f'{n} loss'] = hit
+    return out
 
 # %% ../../nbs/data/14_chips.ipynb #d6528d98
 CHUNK_CHIPS, SHARD_CHIPS = 8, 64
 _CODEC = BloscCodec(cname='lz4', clevel=5, shuffle='shuffle')
 
-def _plan(cat:Catalog, manifest:dict, chip_size:int, block:int, fractions, seed:int, modalities) -> dict:
+def _plan(cat:Catalog, manifest:dict, chip_size:int, block:int, fractions, seed:int, modalities, stratify:bool=False) -> dict:
     "Everything that determines the store's content; a store is resumed only if its plan is the same."
     cat_text = Path(cat.path).read_text() if cat.path else cat.model_dump_json()
     return dict(chip_size=chip_size, block=block, fractions=list(fractions), seed=seed, modalities=list(modalities),
                 catalog_sha256=hashlib.sha256(cat_text.encode()).hexdigest(),
-                landscape=[{k: r[k] for k in ('name', 'epsg', 'transform', 'width', 'height')} for r in manifest['regions']])
+                landscape=[{k: r[k] for k in ('name', 'epsg', 'transform', 'width', 'height')} for r in manifest['regions']],
+                **({'stratify': 'rare labels'} if stratify else {}))     # a store split region by region keeps its plan
 
 def _array_specs(cat, sources:list[RegionSources], names, size) -> dict:
     "Shape (without N), dtype and fill of every array of the store."
@@ -187,6 +225,7 @@ def build_chips(landscape,                   # landscape folder (with landscape.
                 block:int=SPLIT_BLOCK,       # split blocks are block x block chips
                 fractions=SPLIT_FRACTIONS,   # train, val, test shares of the blocks
                 seed:int=0,                  # seed of the split
+                stratify:bool=True,          # split the blocks with rare labels (lidar surveys, forest loss) on their own; False: region by region at random
                 modalities:list[str]|None=None,  # default every modality with files
                 overwrite:bool=False,        # rebuild a store made with other inputs, or a damaged one (beside it, swapped in when done)
                 workers:int=0,               # fill the shards on a local dask cluster of this many processes; 0: in this process
@@ -201,7 +240,7 @@ def build_chips(landscape,                   # landscape folder (with landscape.
     size = chip_size or cat.grid.chip_size
     out = Path(out) if out else landscape.parent/'chips.zarr'
     names = modalities or [n for n, m in cat.modalities.items() if m.files is not None]
-    plan = _plan(cat, manifest, size, block, fractions, seed, names)
+    plan = _plan(cat, manifest, size, block, fractions, seed, names, stratify)
     inputs = inputs_digest([mpath, *(f for r in manifest['regions'] for f in input_files(cat, names, r['name']))])
     dest = _build_dir(out, plan, overwrite, inputs)
     if dest is None: return summary(out) | {'reused': True}
@@ -211,8 +250,12 @@ def build_chips(landscape,                   # landscape folder (with landscape.
         chips = [(i, r, c) for i, g in enumerate(grids) for r, c in g.tiles(size)]
         if not chips: raise DataError(landscape, f"no region is as large as one {size} px chip")
         reg, rows, cols = (np.array(a) for a in zip(*chips))
-        split = np.zeros(len(chips), 'uint8')
-        for i in range(len(grids)): split[reg == i] = block_split(rows[reg == i], cols[reg == i], size, block, fractions, seed + i)
+        rare = rare_labels(cat, sources, chips, loss_since(manifest)) if stratify else {}
+        if stratify: split = block_split(rows, cols, size, block, fractions, seed, region=reg, rare=np.stack(list(rare.values()), 1) if rare else None)
+        else:
+            split = np.zeros(len(chips), 'uint8')
+            for i in range(len(grids)): split[reg == i] = block_split(rows[reg == i], cols[reg == i], size, block, fractions, seed + i)
+        strata = {k: np.bincount(split[v], minlength=len(SPLITS)).tolist() for k, v in rare.items()}
         lonlat = np.concatenate([np.stack(grids[i].lonlat(rows[reg == i] + size/2, cols[reg == i] + size/2), -1) for i in range(len(grids))])
         specs = _array_specs(cat, sources, names, size)
         root = zarr.open_group(dest, mode='a', zarr_format=3)
@@ -229,7 +272,7 @@ def build_chips(landscape,                   # landscape folder (with landscape.
     finally:
         for src in sources: src.close()
     if not local: _dask_fill(client, workers, landscape, dest, cat, names, size, todo, root, f'chips -> {out.name}')
-    _finalize(dest, root, cat, names, manifest, grids, plan, size, {s.region['name']: s.absent for s in sources if s.absent}, inputs)
+    _finalize(dest, root, cat, names, manifest, grids, plan, size, {s.region['name']: s.absent for s in sources if s.absent}, inputs, strata)
     if dest != out: _swap(dest, out)
     return summary(out) | {'reused': False}
 
@@ -250,7 +293,7 @@ def _band_stats(root, name:str, train:np.ndarray, step:int=SHARD_CHIPS):
     std = np.sqrt(np.maximum(s2/np.maximum(cnt, 1) - mean**2, 0))
     return mean.tolist(), np.maximum(std, 1e-6).tolist(), np.asarray(cnt).tolist()
 
-def _finalize(path:Path, root, cat, names, manifest, grids, plan, size, absent, inputs:str|None=None):
+def _finalize(path:Path, root, cat, names, manifest, grids, plan, size, absent, inputs:str|None=None, strata:dict|None=None):
     "Compute the statistics, record the store's groups, arrays and data files, and mark the store complete."
     train = root['meta/split'][:] == 0
     mods = {}
@@ -266,6 +309,7 @@ def _finalize(path:Path, root, cat, names, manifest, grids, plan, size, absent, 
     meta = dict(plan=plan, inputs=inputs, complete=True, chip_size=size, n_chips=int(root['meta/split'].shape[0]), splits=list(SPLITS),
                 regions=manifest['regions'], seed=manifest.get('seed'), modalities=mods,
                 absent=absent,  # label sources with no file in a region (e.g. GEDI poleward of 51.6 deg)
+                strata=strata or {},   # {rare label: chips holding it in train, val, test}
                 nodes=store_nodes(path), checksum='crc32', files=store_files(path))
     root.attrs['abc3d'] = meta
 

@@ -34,7 +34,8 @@ def summary(path) -> dict:
     return dict(store=str(path), chips=meta['n_chips'], chip_size=meta['chip_size'],
                 split={s: int((split == i).sum()) for i, s in enumerate(meta.get('splits', SPLITS))},
                 regions=[r['name'] for r in meta['regions']], modalities=list(meta['modalities']),
-                absent_labels=meta.get('absent') or 'none', megabytes=round(nbytes/2**20, 1))
+                absent_labels=meta.get('absent') or 'none', megabytes=round(nbytes/2**20, 1),
+                **({'rare_labels': {k: '/'.join(map(str, v)) + ' chips (train/val/test)' for k, v in meta['strata'].items()}} if meta.get('strata') else {}))
 
 # %% ../../nbs/data/14a_store.ipynb #042ce935
 _REBUILD = "run `abc3d chips --overwrite` to rebuild the store"
