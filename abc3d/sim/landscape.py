@@ -12,8 +12,8 @@ from pyproj import Transformer
 from ..core import DataError, atomic_path, write_json, progress, read_json
 from .truth import BIOMES, TRUTH_BANDS, TRUTH_UNITS, Landscape, RegionSpec, region_grid, truth, truth_window, truth_stack
 from .fields import seed_of
-from .sensors import *
-from .sensors import log
+from .sensors import (log, VERSION, raster_out, write_rasters, mgrs_tile, hls_dates, decimal_year, lonlat, cloud_params, hls_window,
+                               height_of_ambiguity, coherence, dem_grid, lonlat_bounds, dem_name, dsm_window, write_era5)
 from .lidar import write_gedi, write_atl08, write_als
 from ..data.readers import HLS_BANDS
 

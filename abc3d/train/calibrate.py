@@ -15,7 +15,7 @@ from .metrics import INTERVAL_LEVELS, ONE_SIGMA, gaussian_z
 from ..data.label_error import model_rel_sd
 
 # %% auto #0
-__all__ = ['conformal_z', 'noise_pools', 'crossfit_residuals']
+__all__ = ['conformal_z', 'chip_spread', 'noise_pools', 'crossfit_residuals']
 
 # %% ../../nbs/train/41a_calibrate.ipynb #8002c42b
 def conformal_z(err:np.ndarray,                   # prediction minus label [n]
@@ -84,7 +84,7 @@ def _no_spread(t:str) -> torch.Tensor:
     return torch.zeros(len(TASKS[t].label_modalities()) + 1, TASKS[t].channels, dtype=torch.float64)
 
 def _labelled(b:dict, t:str, pred:dict, rel_table:torch.Tensor, label_noise:bool=False):
-    "At the labelled pixels of task `t` in batch `b`: [5, n, C] (prediction minus label, predicted std, the label's noise or 0, the truth's relative spread about its source, the source's index or -1) and the mask [B, H, W]; None without labels."
+    "At the labelled pixels of task `t` in batch `b`: [6, n, C] (prediction minus label, predicted std, the label's noise or 0, the truth's relative spread about its source, the source's index or -1, the chip's index in the batch) and the mask [B, H, W]; None without labels."
     value, mask = b['targets'][t]
     m = mask[:, 0] & torch.isfinite(value).all(1)
     if not m.any(): return None
@@ -95,7 +95,18 @@ def _labelled(b:dict, t:str, pred:dict, rel_table:torch.Tensor, label_noise:bool
     if src is not None and src.ndim == 4: src = src[:, 0]                        # [B, H, W]: which source labels each pixel (-1: none)
     rel = rel_table[src.long().cpu()].permute(0, 3, 1, 2) if src is not None else torch.zeros_like(value.double().cpu())   # [B, C, H, W]
     which = src[:, None].expand_as(value) if src is not None else torch.full_like(value, -1)
-    return np.stack([pick(pred[t]['mean'] - value), pick(pred[t]['std']), pick(noise.expand_as(value)), pick(rel.to(value.device)), pick(which)]), m
+    chip = torch.arange(len(value), device=value.device, dtype=value.dtype)[:, None, None, None].expand_as(value)
+    return np.stack([pick(pred[t]['mean'] - value), pick(pred[t]['std']), pick(noise.expand_as(value)), pick(rel.to(value.device)), pick(which), pick(chip)]), m
+
+def chip_spread(inside:np.ndarray,       # [n] whether each label is inside its interval
+                chip:np.ndarray,         # [n] the chip (or any spatial unit) of each label
+                draws:int=400, seed:int=0) -> float|None:
+    "How well labels from these chips place a coverage level: the sd, in points, of the share `inside` over bootstrap resamples of whole chips (labels of one chip are not independent); None from one chip."
+    ids, inv = np.unique(chip, return_inverse=True)
+    if len(ids) < 2: return None
+    hit, n = np.bincount(inv, np.asarray(inside, float), len(ids)), np.bincount(inv, minlength=len(ids))
+    w = np.random.default_rng(seed).multinomial(len(ids), np.full(len(ids), 1/len(ids)), draws)     # [draws, chips]: each chip's count
+    return round(100 * float(np.std((w @ hit) / np.maximum(w @ n, 1))), 1)
 
 def noise_pools(ds,                                  # a `ChipDataset`: the training split
                 tasks:list[str]|None=None,
@@ -130,7 +141,7 @@ def calibrate(self:FinetuneTask, batches,           # an iterable of batches: th
               steps:int=600,                        # Adam steps of each cross-fitted head
               pools:dict|None=None,                 # `noise_pools`: measured label errors, taken off per source
              ) -> dict[str, dict]:
-    "Fit and set the conformal intervals of every regression task and channel on the labels of `batches` (and, for a task with fewer than `min_labels`, on cross-fitted residuals of `train_batches`), and the truth's spread about them that labels cannot show; returns {task: {'n', 'n_crossfit', 'std_factor', 'coverage_sd', 'z68', 'z95', 'model_rel_sd', 'noise_pairs'}} (per channel)."
+    "Fit and set the conformal intervals of every regression task and channel on the labels of `batches` (and, for a task with fewer than `min_labels`, on cross-fitted residuals of `train_batches`), and the truth's spread about them that labels cannot show; returns {task: {'n', 'n_crossfit', 'std_factor', 'coverage_sd', 'chips', 'coverage_sd_chips', 'z68', 'z95', 'model_rel_sd', 'noise_pairs'}} (per channel)."
     tasks = [t for t in self.tasks if not TASKS[t].is_classes]
     gauss, one = gaussian_z(), INTERVAL_LEVELS.index(ONE_SIGMA)
     for t in tasks:
@@ -139,7 +150,7 @@ def calibrate(self:FinetuneTask, batches,           # an iterable of batches: th
     for t, rows in (model_rel_sd or {}).items():
         for k, r in rows.items():
             if t in table: table[t][k] = torch.as_tensor(r, dtype=torch.float64)
-    acc = {t: [] for t in tasks}
+    acc, start = {t: [] for t in tasks}, 0
     was = self.training; self.eval()
     with torch.no_grad():
         for b in batches:
@@ -147,14 +158,15 @@ def calibrate(self:FinetuneTask, batches,           # an iterable of batches: th
             pred = self.predict(b)
             for t in tasks:
                 got = _labelled(b, t, pred, table[t], label_noise)
-                if got is not None: acc[t].append(got[0])
-    val = {t: np.concatenate(acc[t], 1) if acc[t] else np.zeros((5, 0, TASKS[t].channels)) for t in tasks}
+                if got is not None: got[0][5] += start; acc[t].append(got[0])
+            start += len(b['latlon'])
+    val = {t: np.concatenate(acc[t], 1) if acc[t] else np.zeros((6, 0, TASKS[t].channels)) for t in tasks}
     few = [t for t in tasks if val[t].shape[1] < min_labels]
     cross = crossfit_residuals(self, train_batches, few, table, steps=steps, seed=seed) if few and train_batches is not None and steps else {}
     self.train(was)
     rng, out = np.random.default_rng(seed), {}
     for t in tasks:
-        a = np.concatenate([val[t], cross[t]], 1) if t in cross else val[t]
+        a = np.concatenate([val[t], cross[t] + np.eye(6)[5][:, None, None] * (start + 1)], 1) if t in cross else val[t]   # the training chips numbered after the validation ones
         if a.shape[1] > max_pixels: a = a[:, rng.choice(a.shape[1], max_pixels, replace=False)]
         if a.shape[1] == 0: out[t] = {'n': 0, 'n_crossfit': 0}; continue
         pool = (pools or {}).get(t, {})
@@ -166,8 +178,11 @@ def calibrate(self:FinetuneTask, batches,           # an iterable of batches: th
         getattr(self, f'zq_{t}').copy_(torch.tensor(z / f[:, None]))
         getattr(self, f'berk_{t}').copy_(torch.tensor(berk))
         zz = self.interval_z(t).tolist()
+        spread = [chip_spread(np.abs(a[0, :, c]) <= f[c] * a[1, :, c], a[5, :, c], seed=seed) for c in range(a.shape[2])]
         out[t] = {'n': int(a.shape[1]), 'n_crossfit': int(cross[t].shape[1]) if t in cross else 0, 'std_factor': f.tolist(),
-                  'coverage_sd': round(100 * float(np.sqrt(ONE_SIGMA * (1 - ONE_SIGMA) / a.shape[1])), 1),   # points: how well n labels can place the 68 % level
+                  'coverage_sd': round(100 * float(np.sqrt(ONE_SIGMA * (1 - ONE_SIGMA) / a.shape[1])), 1),   # points: how well n independent labels could place the 68 % level
+                  'chips': int(len(np.unique(a[5, :, 0]))),
+                  'coverage_sd_chips': None if None in spread else round(float(np.mean(spread)), 1),   # points: how well labels from these chips place it
                   'z68': [r[0] for r in zz], 'z95': [r[1] for r in zz], 'model_rel_sd': berk.round(4).tolist(),
                   'noise_pairs': {TASKS[t].label_modalities()[k]: len(p) for k, p in pool.items()}}
     return out
@@ -197,7 +212,7 @@ def crossfit_residuals(self:FinetuneTask,              # a fine-tuned model
                        tasks:list[str],                  # regression tasks to cross-fit
                        rel_table:dict|None=None,         # {task: [sources + 1, C] truth's relative spread about each label source}
                        folds:int=5, steps:int=600, lr:float=3e-3, seed:int=0) -> dict[str, np.ndarray]:
-    "{task: [5, n, C]} at the labelled pixels of `batches`, as `calibrate` collects them, with the residual of a head trained afresh on the frozen features of the other chip folds in place of the fine-tuned head's own."
+    "{task: [6, n, C]} at the labelled pixels of `batches` (the chip counted over all batches), as `calibrate` collects them, with the residual of a head trained afresh on the frozen features of the other chip folds in place of the fine-tuned head's own."
     x, y, a, chip = ({t: [] for t in tasks} for _ in range(4))
     was, start = self.training, 0
     self.eval()
@@ -208,7 +223,7 @@ def crossfit_residuals(self:FinetuneTask,              # a fine-tuned model
             for t in tasks:
                 got = _labelled(b, t, pred, (rel_table or {}).get(t, _no_spread(t)))
                 if got is None: continue
-                a[t].append(got[0]); m = got[1]
+                got[0][5] += start; a[t].append(got[0]); m = got[1]
                 x[t].append(f[m].float().cpu()); y[t].append(b['targets'][t][0].permute(0, 2, 3, 1)[m].float().cpu())
                 chip[t].append(torch.nonzero(m)[:, 0].cpu().numpy() + start)
             start += len(b['latlon'])
