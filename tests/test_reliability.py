@@ -55,8 +55,13 @@ def test_reuse_keys_on_the_input_files(model, land, tmp_path):
 def test_maps_and_carbon_are_never_negative(model, land, tmp_path):
     out = tmp_path/'pred'
     assert run('predict', '--model', model, '--landscape', land, '--out', out).returncode == 0
+    tasks = json.loads(Path(model).with_suffix('.json').read_text())['config']['finetune']['tasks']   # a task without training labels has no head
+    regression = ('agbd', 'canopy_height', 'canopy_profile', 'bgb', 'soc_profile', 'carbon_flux')
+    mapped = [t for t in regression if t in tasks]
+    assert {'agbd', 'canopy_height', 'canopy_profile'} <= set(mapped), tasks
     for region in ('tropical_moist_0', 'temperate_1'):
-        for f in ('agbd', 'canopy_height', 'canopy_profile', 'bgb', 'soc_profile', 'carbon_flux'):
+        assert sorted(p.stem for p in (out/'maps'/region).glob('*.tif') if p.stem in regression) == sorted(mapped)   # a map of each, and only of those
+        for f in mapped:
             with rasterio.open(out/'maps'/region/f'{f}.tif') as src: a = src.read()
             assert np.isfinite(a).any() and np.nanmin(a) >= 0, (region, f, np.nanmin(a))
     c = run('carbon', out, '--landscape', land)
