@@ -13,64 +13,11 @@ from .catalog import Catalog, load_catalog, RASTER_KINDS, input_files
 from .grid import AnalysisGrid
 from .sources import RegionSources
 from .store import SPLITS, open_store, summary, store_nodes, store_files
-from ..tasks import TASKS, is_loss, loss_since
+from ..tasks import loss_since
+from .split import SPLIT_BLOCK, SPLIT_FRACTIONS, block_split, rare_labels
 
 # %% auto #0
-__all__ = ['SPLIT_BLOCK', 'SPLIT_FRACTIONS', 'CHUNK_CHIPS', 'SHARD_CHIPS', 'block_split', 'rare_labels', 'fill_shards',
-           'build_chips', 'slurm_cluster']
-
-# %% ../../nbs/data/14_chips.ipynb #e2a3ee6e
-# The default split: one-chip blocks (1.9 km at 64 px and 30 m), a quarter of them held out for testing, so that a
-# 384 x 384 px region gives 9 test blocks and a block bootstrap of the scores has something to resample.
-SPLIT_BLOCK, SPLIT_FRACTIONS = 1, (0.65, 0.10, 0.25)
-
-def block_split(rows, cols,               # chip origins (pixels)
-                chip_size:int, block:int=SPLIT_BLOCK,   # block edge in chips
-                fractions=SPLIT_FRACTIONS, seed:int=0,
-                region=None,              # [n] region index of each chip; default one region
-                rare=None,                # [n, k] whether each chip holds each of k rare labels (`rare_labels`); default none
-               ) -> np.ndarray:
-    "Split index (0 train, 1 val, 2 test) per chip; all chips of a `block` x `block` block share it. Each stratum of blocks is split by `fractions` (at least one val and one test block once it has 3): a block holding a rare label is in the stratum of the rarest one it holds, pooled over the regions; the other blocks region by region."
-    region = np.zeros(len(rows), int) if region is None else np.asarray(region, int)
-    bid = np.array([f"{g}_{r//(chip_size*block)}_{c//(chip_size*block)}" for g, r, c in zip(region, rows, cols)])
-    blocks, first, inv = np.unique(bid, return_index=True, return_inverse=True)
-    stratum = region[first].copy()
-    if rare is not None and np.size(rare):
-        has = np.zeros((len(blocks), np.shape(rare)[1]), bool)
-        np.logical_or.at(has, inv, np.asarray(rare, bool))
-        for k in np.argsort(-has.sum(0), kind='stable'): stratum[has[:, k]] = -1 - k    # the rarest label a block holds wins
-    rng, lab = np.random.default_rng(seed), np.zeros(len(blocks), 'uint8')
-    for s in np.unique(stratum):
-        idx = np.flatnonzero(stratum == s)
-        order = idx[rng.permutation(len(idx))]
-        n_val, n_test = (max(1, round(f*len(idx))) if len(idx) >= 3 else 0 for f in fractions[1:])
-        lab[order[:n_val]], lab[order[n_val:n_val+n_test]] = 1, 2
-    return lab[inv]
-
-# %% ../../nbs/data/14_chips.ipynb #0d2e52bf
-def rare_labels(cat:Catalog, sources:list[RegionSources],   # the regions' open sources
-                chips:list,                                  # (region index, row, col) of each chip
-                since:int=0,                                 # first calendar year of the record (`abc3d.tasks.loss_since`)
-               ) -> dict[str, np.ndarray]:
-    "{label: [n] bool}: which chips hold pixels of a label that only parts of a landscape have: each lidar survey that labels a task (a point-cloud source), and forest loss inside the record (the label of a loss task, as `rare` for `block_split`)."
-    size, out = (sources[0].size if sources else 0), {}
-    for n in sorted({n for s in sources for n in s.clouds if cat[n].labels_for}):
-        hit = np.zeros(len(chips), bool)
-        for j, (i, r, c) in enumerate(chips):
-            if n not in sources[i].clouds: continue
-            r0, c0, arr = sources[i].clouds[n]
-            win = arr[:, max(r - r0, 0):max(r + size - r0, 0), max(c - c0, 0):max(c + size - c0, 0)]
-            hit[j] = bool(np.isfinite(win).all(0).any())
-        out[n] = hit
-    for n in dict.fromkeys(m for t in TASKS.values() if t.encoding == 'loss' for m, _ in t.labels):
-        if not any(n in s.rasters for s in sources): continue
-        hit = np.zeros(len(chips), bool)
-        for j, (i, r, c) in enumerate(chips):
-            if n not in sources[i].rasters: continue
-            x = sources[i]._raster(n, r, c, size, size, strict=False)['data']
-            hit[j] = bool((is_loss(x.astype('int64'), since) & (x != cat[n].nodata)).any())
-        out[f'{n} loss'] = hit
-    return out
+__all__ = ['CHUNK_CHIPS', 'SHARD_CHIPS', 'fill_shards', 'build_chips', 'slurm_cluster']
 
 # %% ../../nbs/data/14_chips.ipynb #d6528d98
 CHUNK_CHIPS, SHARD_CHIPS = 8, 64
