@@ -43,8 +43,10 @@ def test_main_job_runs_every_notebook(main_job):
     # the model beside the per-pixel baseline, one row per task, with who is better
     assert 'the model beside the per-pixel gradient-boosting baseline' in stdout
     cmp = pd.read_csv(run_dir/'comparison.csv')
-    assert sorted(cmp.task) == sorted(tasks) and set(cmp.columns) >= {'model', 'gbm', 'better'}
-    assert cmp.gbm.notna().sum() >= 6
+    assert sorted(cmp.task) == sorted(TASKS) and set(cmp.columns) >= {'model', 'gbm', 'better', 'note'}
+    assert cmp.gbm.notna().sum() >= 6 and cmp[cmp.task.isin(tasks)].model.notna().all()
+    for t in missing:                                                   # a row without a score, and the reason in the printed table
+        assert cmp.set_index('task').model.isna()[t] and f'no score for {t}: fewer than 2 training labels' in stdout
 
 
 def test_main_job_outputs(main_job):

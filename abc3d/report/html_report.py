@@ -62,7 +62,8 @@ def scores_html(out) -> str:
     return ('<h2>Held-out scores</h2>' + _table(['task', 'metric', 'model', '95 % interval', 'baseline', '95 % interval', 'cover 68 %', 'cover 95 %'], rows) +
             f'<p class="note">Against the truth on the held-out blocks; baseline: per-pixel gradient boosting on the same labels and blocks. '
             f'Intervals: normalised 95 % block bootstrap. Cover: share of held-out pixels inside the model\'s calibrated 68 % and 95 % intervals. '
-            f'The model is better on {wins.get("model", 0)} of {len(cmp)} tasks, the baseline on {wins.get("gbm", 0)} (bold: the better score).</p>')
+            f'The model is better on {wins.get("model", 0)} of {len(cmp)} tasks, the baseline on {wins.get("gbm", 0)} (bold: the better score).</p>' +
+            ''.join(f'<p class="note">No score for {_esc(r.task)}: {_esc(r.note)}</p>' for r in cmp.itertuples() if isinstance(getattr(r, 'note', None), str) and r.note))
 
 def totals_html(out) -> str:
     "The carbon of each region and pool with its uncertainty (`carbon/totals.csv`), in kt C."

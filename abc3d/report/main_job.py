@@ -70,10 +70,15 @@ def run_notebook(name:str,               # run notebook in nbs/runs (without .ip
     return dict(notebook=str(dst), reused=False, seconds=round(time.perf_counter() - t0, 1))
 
 # %% ../../nbs/report/62_main_job.ipynb #5f94d204
-def compare_scores(model:pd.DataFrame, baseline:pd.DataFrame, names=('model', 'gbm')) -> pd.DataFrame:
+def compare_scores(model:pd.DataFrame, baseline:pd.DataFrame, names=('model', 'gbm'),
+                   missing:dict|None=None,   # {task: why the model has no score for it}: a row each, the reason in its note
+                  ) -> pd.DataFrame:
     "Side by side per task: the primary score (R², mIoU, loss F1) with its normalised 95 % block-bootstrap interval, of the model and the baseline."
     from abc3d.baselines.study import PRIMARY
     rows = []
+    missing = {t: why for t, why in (missing or {}).items() if t not in set(model.task)}
+    if missing: model = pd.concat([model, pd.DataFrame([dict(task=t, kind=TASKS[t].encoding or 'regression', ci_low=float('nan')) for t in missing])],
+                                  ignore_index=True)
     for _, m in model.iterrows():
         b = baseline[baseline.task == m.task]
         metric = PRIMARY[m['kind']]
@@ -83,15 +88,18 @@ def compare_scores(model:pd.DataFrame, baseline:pd.DataFrame, names=('model', 'g
             row[f'{name}_ci'] = f"{r['ci_low']:.2f}..{r['ci_high']:.2f}" if r is not None and pd.notna(r['ci_low']) else ''
         d = row[names[0]] - row[names[1]]
         row['better'] = names[0] if d > 0 else names[1] if d < 0 else ('tie' if d == 0 else '')
+        row['note'] = missing.get(m.task, '')
         rows.append(row)
     return pd.DataFrame(rows)
 
 def format_comparison(table:pd.DataFrame) -> str:
     "The comparison as text, with how many tasks each side wins."
-    wins = table.better.value_counts()
+    notes = table['note'].fillna('') if 'note' in table else pd.Series('', index=table.index)
+    wins = table.better.fillna('').value_counts()
     head = ', '.join(f"tie on {v}" if k == 'tie' else f"{k} better on {v}" for k, v in wins.items() if k)
-    return (table.to_string(index=False, float_format=lambda v: f'{v:.3f}') +
+    text = (table.drop(columns='note', errors='ignore').to_string(index=False, float_format=lambda v: f'{v:.3f}') +
             f"\n(normalised 95% block-bootstrap intervals in the _ci columns; {head} of {len(table)} tasks)")
+    return text + ''.join(f"\nno score for {t}: {why}" for t, why in zip(table.task, notes) if why)
 
 # The budget, in optimizer steps (batch 8): the 2-core CPU time of the whole job stays within 15 minutes. Measured on 2 quiet
 # cores with 120 fine-tuning steps: landscape ~40 s, chips 41 s, pretraining 69 s, fine-tuning 219 s, the rest ~3 min (7.8 min in
@@ -162,7 +170,10 @@ def run_pipeline(out=None,                 # run folder (default <data dir>/run)
             evaluate(out/'baseline_gbm', store, out/'baseline_gbm'/'evaluation', n_boot=n_boot, seed=seed)
         return r
     step('baseline (gbm)', baseline)
-    table = compare_scores(pd.read_csv(out/'evaluation'/'scores.csv'), pd.read_csv(out/'baseline_gbm'/'evaluation'/'scores.csv'))
+    skipped = json.loads((run/'result.json').read_text()).get('unlabelled') or []     # tasks the fine-tune gave no head
+    table = compare_scores(pd.read_csv(out/'evaluation'/'scores.csv'), pd.read_csv(out/'baseline_gbm'/'evaluation'/'scores.csv'),
+                           missing={t: 'fewer than 2 training labels in the training chips, so the model has no head and no map '
+                                       f'for it ({nbs/"finetune.ipynb"})' for t in skipped})
     with atomic_path(out/'comparison.csv', '.csv') as tmp: table.to_csv(tmp, index=False)
     report = build_report(out, steps)
     summary = dict(out=str(out), seconds=round(time.perf_counter() - t0, 1), steps=steps, report=str(report))
