@@ -145,12 +145,15 @@ def summarise(stats:dict, n_boot:int=1000, seed:int=0,
         keys = list(per_block)
         arr = np.stack([per_block[k] for k in keys])
         m, score, base = task_score(kind, arr.sum(0))
-        draws = []
+        draws, cover = [], []
         for _ in range(n_boot):
-            _, s, b = task_score(kind, arr[rng.integers(0, len(keys), len(keys))].sum(0))
-            draws.append(normalise(s, b))
+            mb, s, b = task_score(kind, arr[rng.integers(0, len(keys), len(keys))].sum(0))
+            draws.append(normalise(s, b)); cover.append([mb.get('cov68', np.nan), mb.get('cov95', np.nan)])
         lo, hi = np.nanpercentile(draws, [2.5, 97.5]) if np.isfinite(draws).any() else (np.nan, np.nan)
         extra = {'monotone_violations': info['monotone_violations'] / max(info['monotone_pixels'], 1)} if 'monotone_pixels' in info else {}
+        if kind == 'regression':                                          # how well these blocks place each coverage: its own interval
+            c = np.nanpercentile(np.array(cover, 'float64'), [2.5, 97.5], axis=0)
+            extra |= dict(cov68_lo=c[0, 0], cov68_hi=c[1, 0], cov95_lo=c[0, 1], cov95_hi=c[1, 1])
         if 'seams' in info: extra['seams'] = info['seams']
         rows.append(dict(task=task, kind=kind, blocks=len(keys), **{k: v for k, v in m.items() if k != 'baseline'}, **extra,
                          score=score, baseline=base, normalised=float(normalise(score, base)), ci_low=float(lo), ci_high=float(hi),
@@ -236,6 +239,10 @@ def evaluate(pred_dir,                   # output of `abc3d predict` over the tr
 
 def format_scores(table:pd.DataFrame, summary:dict) -> str:
     "The scores as a plain-text table and the summary line."
+    table = table.copy()
+    for q in ('cov68', 'cov95'):                                          # the coverage with its block-bootstrap interval
+        if f'{q}_lo' in table: table[q] = [f'{v:.3f} [{a:.2f}, {b:.2f}]' if np.isfinite(a) else ('' if np.isnan(v) else f'{v:.3f}')
+                                           for v, a, b in zip(table[q].astype(float), table[f'{q}_lo'].astype(float), table[f'{q}_hi'].astype(float))]
     cols = [c for c in ('task', 'n', 'rmse', 'bias', 'r2', 'cov68', 'cov95', 'miou', 'f1', 'normalised', 'ci_low', 'ci_high') if c in table]
     text = table[cols].to_string(index=False, float_format=lambda v: f'{v:.3f}')
     return text + f"\nIQM of normalised scores over {summary['tasks']} tasks: {summary['iqm']:.3f} (95% block bootstrap {summary['ci_low']:.3f}..{summary['ci_high']:.3f})"

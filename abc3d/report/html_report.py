@@ -54,14 +54,17 @@ def scores_html(out) -> str:
     cmp = pd.read_csv(out/'comparison.csv')
     sc = pd.read_csv(out/'evaluation'/'scores.csv').set_index('task') if (out/'evaluation'/'scores.csv').exists() else pd.DataFrame()
     f = lambda v: '' if pd.isna(v) else f'{v:.3f}'
-    cov = lambda t, c: f(sc.loc[t, c]) if t in sc.index and c in sc else ''
+    def cov(t, c):                                                         # with its block-bootstrap interval where scored
+        if t not in sc.index or c not in sc: return ''
+        lo, hi = (sc.loc[t, f'{c}_{e}'] if f'{c}_{e}' in sc else np.nan for e in ('lo', 'hi'))
+        return f(sc.loc[t, c]) + ('' if pd.isna(lo) else f' [{lo:.2f}, {hi:.2f}]')
     rows = [[_esc(r.task), _esc(r.metric), (f(r.model), 'win' if r.better == 'model' else ''), _esc(r.model_ci if pd.notna(r.model_ci) else ''),
              (f(r.gbm), 'win' if r.better == 'gbm' else ''), _esc(r.gbm_ci if pd.notna(r.gbm_ci) else ''), cov(r.task, 'cov68'), cov(r.task, 'cov95')]
             for r in cmp.itertuples()]
     wins = cmp.better.value_counts()
     return ('<h2>Held-out scores</h2>' + _table(['task', 'metric', 'model', '95 % interval', 'baseline', '95 % interval', 'cover 68 %', 'cover 95 %'], rows) +
             f'<p class="note">Against the truth on the held-out blocks; baseline: per-pixel gradient boosting on the same labels and blocks. '
-            f'Intervals: normalised 95 % block bootstrap. Cover: share of held-out pixels inside the model\'s calibrated 68 % and 95 % intervals. '
+            f'Intervals: normalised 95 % block bootstrap. Cover: share of held-out pixels inside the model\'s calibrated 68 % and 95 % intervals, with its 95 % block-bootstrap interval (how well these blocks place it). '
             f'The model is better on {wins.get("model", 0)} of {len(cmp)} tasks, the baseline on {wins.get("gbm", 0)} (bold: the better score).</p>' +
             ''.join(f'<p class="note">No score for {_esc(r.task)}: {_esc(r.note)}</p>' for r in cmp.itertuples() if isinstance(getattr(r, 'note', None), str) and r.note))
 
