@@ -138,10 +138,11 @@ def calibrate(self:FinetuneTask, batches,           # an iterable of batches: th
               model_rel_sd:dict|None=None,          # {task: {label source index: [C] relative spread of the truth about that source}}
               train_batches=None,                   # an iterable of batches: the training split without augmentation, for tasks with few validation labels
               min_labels:int=100,                   # a task with fewer validation labels adds cross-fitted residuals of the training labels
+              min_chips:int=30,                     # ... and so does a task whose validation labels lie in fewer chips
               steps:int=600,                        # Adam steps of each cross-fitted head
               pools:dict|None=None,                 # `noise_pools`: measured label errors, taken off per source
              ) -> dict[str, dict]:
-    "Fit and set the conformal intervals of every regression task and channel on the labels of `batches` (and, for a task with fewer than `min_labels`, on cross-fitted residuals of `train_batches`), and the truth's spread about them that labels cannot show; returns {task: {'n', 'n_crossfit', 'std_factor', 'coverage_sd', 'chips', 'coverage_sd_chips', 'z68', 'z95', 'model_rel_sd', 'noise_pairs'}} (per channel)."
+    "Fit and set the conformal intervals of every regression task and channel on the labels of `batches` (and, for a task with fewer than `min_labels` or from fewer than `min_chips` chips, on cross-fitted residuals of `train_batches`), and the truth's spread about them that labels cannot show; returns {task: {'n', 'n_crossfit', 'std_factor', 'coverage_sd', 'chips', 'coverage_sd_chips', 'z68', 'z95', 'model_rel_sd', 'noise_pairs'}} (per channel)."
     tasks = [t for t in self.tasks if not TASKS[t].is_classes]
     gauss, one = gaussian_z(), INTERVAL_LEVELS.index(ONE_SIGMA)
     for t in tasks:
@@ -161,7 +162,7 @@ def calibrate(self:FinetuneTask, batches,           # an iterable of batches: th
                 if got is not None: got[0][5] += start; acc[t].append(got[0])
             start += len(b['latlon'])
     val = {t: np.concatenate(acc[t], 1) if acc[t] else np.zeros((6, 0, TASKS[t].channels)) for t in tasks}
-    few = [t for t in tasks if val[t].shape[1] < min_labels]
+    few = [t for t in tasks if val[t].shape[1] < min_labels or len(np.unique(val[t][5, :, 0])) < min_chips]
     cross = crossfit_residuals(self, train_batches, few, table, steps=steps, seed=seed) if few and train_batches is not None and steps else {}
     self.train(was)
     rng, out = np.random.default_rng(seed), {}
@@ -211,7 +212,8 @@ def crossfit_residuals(self:FinetuneTask,              # a fine-tuned model
                        batches,       # an iterable of batches: the training split, without augmentation
                        tasks:list[str],                  # regression tasks to cross-fit
                        rel_table:dict|None=None,         # {task: [sources + 1, C] truth's relative spread about each label source}
-                       folds:int=5, steps:int=600, lr:float=3e-3, seed:int=0) -> dict[str, np.ndarray]:
+                       folds:int=5, steps:int=600, lr:float=3e-3, seed:int=0,
+                       batch:int=2048) -> dict[str, np.ndarray]:       # labels per Adam step
     "{task: [6, n, C]} at the labelled pixels of `batches` (the chip counted over all batches), as `calibrate` collects them, with the residual of a head trained afresh on the frozen features of the other chip folds in place of the fine-tuned head's own."
     x, y, a, chip = ({t: [] for t in tasks} for _ in range(4))
     was, start = self.training, 0
@@ -240,7 +242,7 @@ def crossfit_residuals(self:FinetuneTask,              # a fine-tuned model
         st = self.stats.get(t, {'mean': 0., 'std': 1.})
         for k in range(K):
             torch.manual_seed(seed + k)
-            head = _fit_gaussian(_reset(self.heads[t]), X[fo != k], scale(Y[fo != k], st), steps, lr, beta)
+            head = _fit_gaussian(_reset(self.heads[t]), X[fo != k], scale(Y[fo != k], st), steps, lr, beta, batch)
             with torch.no_grad(): mu = unscale(*head(X[fo == k][:, :, None, None]), st)[0][:, :, 0, 0]
             A[0, fo == k] = (mu - Y[fo == k]).double().numpy()
         out[t] = A
