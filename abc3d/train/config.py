@@ -34,7 +34,7 @@ RULES = dict(
     ckpt_every=_at_least(1), seed=_at_least(0), mask_ratio=_within(0, 1, True, True), drop_time_loc=_within(0, 1), dec_dim=_at_least(1),
     task=(_tasks, "'all' or task names of the task table, comma-separated (abc3d tasks)"), mode=_one_of('linear', 'frozen', 'full', 'lora'),
     layer_decay=_within(0, 1, lo_open=True), encoder_lr=_within(0, 10, lo_open=True), modality_dropout=_within(0, 1, hi_open=True), frozen_share=_within(0, 1, hi_open=True),
-    lora_rank=_at_least(1), nll_beta=_within(0, 1), refit_steps=_at_least(0), arch=_one_of('vit', 'unet'), label_fraction=_within(0, 1, lo_open=True))
+    lora_rank=_at_least(1), nll_beta=_within(0, 1), refit_steps=_at_least(0), calib_min_chips=_at_least(0), arch=_one_of('vit', 'unet'), label_fraction=_within(0, 1, lo_open=True))
 
 def check_setting(name:str, value, default):
     "`value` of setting `name` as the type of its `default`, or a ValueError that says what the setting takes."
@@ -110,6 +110,8 @@ class FinetuneConfig(RunConfig):
     # calibrated also on cross-fitted residuals of its training labels, from heads of as many steps (`crossfit_residuals`).
     # At most 10 such steps per fine-tuning step, so a smoke run stays quick
     refit_steps: int = 600
+    # chips, not labels, place a coverage level: 6 validation chips place AGBD's one-sigma coverage to ±8 points, 47 chips to ±3
+    calib_min_chips: int = 30   # a regression task whose validation labels lie in fewer chips is calibrated also on cross-fitted training residuals
     arch: str = 'vit'                # 'vit': the (pretrained) encoder; 'unet': a small supervised U-Net from scratch (a baseline)
     label_fraction: float = 1.0      # share of the labelled training pixels kept (nested subsets per seed; val/test keep all)
 

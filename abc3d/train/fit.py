@@ -257,7 +257,7 @@ def run_finetune(cfg:FinetuneConfig) -> dict:
             refit = task.refit_heads(train_batches(), val_batches(), steps=steps, seed=cfg.seed)
         pools = noise_pools(train, task.tasks)          # label errors measured against the reference source, taken off the intervals
         calib = task.calibrate(val_batches(), model_rel_sd=rel, train_batches=train_batches(), steps=steps, seed=cfg.seed,   # few validation labels or chips: + cross-fitted ones
-                               pools=pools)
+                               pools=pools, min_chips=cfg.calib_min_chips)
     finally: train.augment = aug
     pick = np.random.default_rng(cfg.seed).permutation(len(train))[:64].tolist()    # the inputs the model learnt from
     known = lambda: batches(train, pick)
