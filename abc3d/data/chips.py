@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np, zarr
 from zarr.codecs import BloscCodec
 from ..core import DataError, CatalogError, progress, read_json, inputs_digest
-from .catalog import Catalog, load_catalog, RASTER_KINDS, input_files
+from .catalog import Catalog, load_catalog, input_files
 from .grid import AnalysisGrid
 from .sources import RegionSources
 from .store import SPLITS, open_store, summary, store_nodes, store_files
