@@ -15,8 +15,8 @@ from ..tasks import TASKS, is_loss, loss_since
 from .block_stats import NOMINAL, class_iou, class_metrics, interval_thresholds, loss_metrics, regression_metrics, regression_stats, reliability
 
 # %% auto #0
-__all__ = ['seam_ratio', 'score_maps', 'task_score', 'normalise', 'iqm', 'summarise', 'detail_tables', 'source_residuals',
-           'evaluate', 'format_scores']
+__all__ = ['seam_ratio', 'score_kind', 'score_maps', 'task_score', 'normalise', 'iqm', 'summarise', 'detail_tables',
+           'source_residuals', 'evaluate', 'format_scores']
 
 # %% ../../nbs/predict/54_evaluate.ipynb #3ee2603c
 def seam_ratio(a:np.ndarray,             # a map [H, W] (NaN allowed)
@@ -40,6 +40,11 @@ def _blocks(meta:dict, origin:np.ndarray, region:np.ndarray) -> np.ndarray:
 
 def _read_map(path, windows) -> np.ndarray:
     with rasterio.open(path) as f: return np.stack([f.read(window=w) for w in windows])    # [n, C, H, W]
+
+def score_kind(task:str) -> str:
+    "How a task's maps are scored: 'regression' (R²), 'classes' (mIoU) or 'loss' (F1 of the loss class)."
+    spec = TASKS[task]
+    return ('loss' if spec.encoding == 'loss' else 'classes') if spec.is_classes else 'regression'
 
 def score_maps(pred_dir,                 # output of `abc3d predict` over the landscape of `store`
                store,                    # the chip store the models were trained on (its test split is held out)
@@ -65,7 +70,7 @@ def score_maps(pred_dir,                 # output of `abc3d predict` over the la
             f = pred_dir/'maps'/reg['name']/f'{task}.tif'
             if (region == ri).any() and f.exists(): per_region.append((ri, reg['name'], f))
         if not per_region: continue
-        kind = ('loss' if spec.encoding == 'loss' else 'classes') if spec.is_classes else 'regression'
+        kind = score_kind(task)
         y = truth[:, [tb.index(b) for b in spec.truth]]
         acc, info = {}, {'names': spec.channel_names()}
         if spec.monotone == 'levels': info |= {'monotone_pixels': 0, 'monotone_violations': 0}
@@ -138,7 +143,7 @@ def summarise(stats:dict, n_boot:int=1000, seed:int=0,
     rng, rows, boots = np.random.default_rng(seed), [], []
     missing = [t for t in expected if t not in stats]
     for t in missing:                    # no map (no training label at this fraction): the skill of the trivial baseline, 0
-        rows.append(dict(task=t, kind=TASKS[t].encoding or 'regression', blocks=0, score=np.nan, baseline=np.nan,
+        rows.append(dict(task=t, kind=score_kind(t), blocks=0, score=np.nan, baseline=np.nan,
                          normalised=0.0, ci_low=0.0, ci_high=0.0, missing=True))
         boots.append(np.zeros(n_boot))
     for task, (kind, per_block, info) in stats.items():

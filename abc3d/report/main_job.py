@@ -75,9 +75,10 @@ def compare_scores(model:pd.DataFrame, baseline:pd.DataFrame, names=('model', 'g
                   ) -> pd.DataFrame:
     "Side by side per task: the primary score (R², mIoU, loss F1) with its normalised 95 % block-bootstrap interval, of the model and the baseline."
     from abc3d.baselines.study import PRIMARY
+    from abc3d.predict.evaluate import score_kind
     rows = []
     missing = {t: why for t, why in (missing or {}).items() if t not in set(model.task)}
-    if missing: model = pd.concat([model, pd.DataFrame([dict(task=t, kind=TASKS[t].encoding or 'regression', ci_low=float('nan')) for t in missing])],
+    if missing: model = pd.concat([model, pd.DataFrame([dict(task=t, kind=score_kind(t), ci_low=float('nan')) for t in missing])],
                                   ignore_index=True)
     for _, m in model.iterrows():
         b = baseline[baseline.task == m.task]
