@@ -158,7 +158,7 @@ def data_commands(sub, D):
     c.add_argument('--block', type=arg_count, default=None, help='edge, in chips, of the spatial blocks that are assigned to one split (default 1)')
     c.add_argument('--fractions', type=arg_fractions, default=None, help='train,val,test shares of the blocks (default 0.65,0.1,0.25)')
     c.add_argument('--seed', type=arg_index, default=0, help='seed of the split')
-    c.add_argument('--no-stratify', dest='stratify', action='store_false', help='split every block at random region by region (the split before rare labels were stratified): by default the blocks holding a lidar survey or forest loss are split on their own, so that each split gets some')
+    c.add_argument('--no-stratify', dest='stratify', action='store_false', help='split every block at random region by region (the split before rare labels were stratified): by default the blocks holding a lidar survey, forest loss or a rare land-cover class are split on their own, so that each split gets some')
     c.add_argument('--modalities', default=None, help='comma-separated modalities to include (default: all with files)')
     c.add_argument('--overwrite', action='store_true', help='rebuild a store that was built from other inputs')
     c.add_argument('--verify', action='store_true', help='only verify a finished store: every data file against the checksum recorded when it was built')

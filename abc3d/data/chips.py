@@ -172,7 +172,7 @@ def build_chips(landscape,                   # landscape folder (with landscape.
                 block:int=SPLIT_BLOCK,       # split blocks are block x block chips
                 fractions=SPLIT_FRACTIONS,   # train, val, test shares of the blocks
                 seed:int=0,                  # seed of the split
-                stratify:bool=True,          # split the blocks with rare labels (lidar surveys, forest loss) on their own; False: region by region at random
+                stratify:bool=True,          # split the blocks with rare labels (lidar surveys, forest loss, rare land-cover classes) on their own; False: region by region at random
                 modalities:list[str]|None=None,  # default every modality with files
                 overwrite:bool=False,        # rebuild a store made with other inputs, or a damaged one (beside it, swapped in when done)
                 workers:int=0,               # fill the shards on a local dask cluster of this many processes; 0: in this process
