@@ -46,6 +46,14 @@ def block_split(rows, cols,               # chip origins (pixels)
 # and a test split without its pixels scores the class on false alarms alone.
 RARE_CLASS_SHARE, RARE_CLASS_PX = 0.2, 20
 
+def _raster_windows(cat:Catalog, sources:list[RegionSources], chips:list, n:str, size:int):
+    "(chip index, window of raster `n`, its valid pixels) at each chip whose region has the raster."
+    nodata = cat[n].nodata
+    for j, (i, r, c) in enumerate(chips):
+        if n not in sources[i].rasters: continue
+        x = sources[i]._raster(n, r, c, size, size, strict=False)['data']
+        yield j, x, (x != nodata) if nodata is not None else np.ones(x.shape, bool)
+
 def rare_labels(cat:Catalog, sources:list[RegionSources],   # the regions' open sources
                 chips:list,                                  # (region index, row, col) of each chip
                 since:int=0,                                 # first calendar year of the record (`abc3d.tasks.loss_since`)
@@ -65,18 +73,13 @@ def rare_labels(cat:Catalog, sources:list[RegionSources],   # the regions' open 
     for n in dict.fromkeys(m for t in TASKS.values() if t.encoding == 'loss' for m, _ in t.labels):
         if not any(n in s.rasters for s in sources): continue
         hit = np.zeros(len(chips), bool)
-        for j, (i, r, c) in enumerate(chips):
-            if n not in sources[i].rasters: continue
-            x = sources[i]._raster(n, r, c, size, size, strict=False)['data']
-            hit[j] = bool((is_loss(x.astype('int64'), since) & (x != cat[n].nodata)).any())
+        for j, x, ok in _raster_windows(cat, sources, chips, n, size): hit[j] = bool((is_loss(x.astype('int64'), since) & ok).any())
         out[f'{n} loss'] = hit
     for n in dict.fromkeys(m for t in TASKS.values() if t.encoding == 'classes' for m, _ in t.labels):
         if not any(n in s.rasters for s in sources): continue
         held = {}
-        for j, (i, r, c) in enumerate(chips):
-            if n not in sources[i].rasters: continue
-            x = sources[i]._raster(n, r, c, size, size, strict=False)['data']
-            codes, cnt = np.unique(x[x != cat[n].nodata] if cat[n].nodata is not None else x, return_counts=True)
+        for j, x, ok in _raster_windows(cat, sources, chips, n, size):
+            codes, cnt = np.unique(x[ok], return_counts=True)
             for k in codes[cnt >= class_px].tolist(): held.setdefault(int(k), np.zeros(len(chips), bool))[j] = True
         for k, hit in sorted(held.items()):
             if hit.sum() <= class_share * len(chips): out[f"{n} {(cat[n].classes or {}).get(k, k)}"] = hit
