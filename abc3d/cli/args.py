@@ -70,7 +70,7 @@ OPTION_GROUPS = {   # the training commands' options, grouped in --help
     'data and run': ('store', 'out', 'modalities', 'resume', 'seed'),
     'model': ('preset', 'task', 'mode', 'pretrained', 'arch', 'lora_rank', 'mask_ratio', 'drop_time_loc', 'dec_dim', 'modality_dropout', 'label_fraction'),
     'optimisation': ('epochs', 'max_steps', 'batch_size', 'lr', 'ref_batch', 'weight_decay', 'warmup', 'grad_clip', 'layer_decay', 'encoder_lr', 'frozen_share', 'nll_beta', 'refit_steps', 'calib_min_chips'),
-    'hardware': ('accelerator', 'devices', 'nodes', 'precision', 'num_workers', 'ckpt_every')}
+    'hardware': ('accelerator', 'devices', 'nodes', 'precision', 'num_workers', 'ckpt_every', 'val_every')}
 
 def config_args(p:argparse.ArgumentParser, cls):
     "One flag per field of config dataclass `cls` (default None: the config file or the field's default applies), in the groups of `OPTION_GROUPS`."

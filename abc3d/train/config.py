@@ -31,7 +31,7 @@ RULES = dict(
     batch_size=_at_least(1), lr=_within(0, 1, lo_open=True), ref_batch=_at_least(1), weight_decay=_at_least(0), warmup=_at_least(0),
     grad_clip=_at_least(0), accelerator=_one_of('auto', 'cpu', 'gpu', 'cuda', 'mps'), devices=_at_least(1), nodes=_at_least(1),
     precision=_one_of('auto', '32-true', '32', 'bf16-mixed', 'bf16-true', '16-mixed', '64-true'), num_workers=_at_least(0),
-    ckpt_every=_at_least(1), seed=_at_least(0), mask_ratio=_within(0, 1, True, True), drop_time_loc=_within(0, 1), dec_dim=_at_least(1),
+    ckpt_every=_at_least(1), val_every=_at_least(0), seed=_at_least(0), mask_ratio=_within(0, 1, True, True), drop_time_loc=_within(0, 1), dec_dim=_at_least(1),
     task=(_tasks, "'all' or task names of the task table, comma-separated (abc3d tasks)"), mode=_one_of('linear', 'frozen', 'full', 'lora'),
     layer_decay=_within(0, 1, lo_open=True), encoder_lr=_within(0, 10, lo_open=True), modality_dropout=_within(0, 1, hi_open=True), frozen_share=_within(0, 1, hi_open=True),
     lora_rank=_at_least(1), nll_beta=_within(0, 1), refit_steps=_at_least(0), calib_min_chips=_at_least(0), arch=_one_of('vit', 'unet'), label_fraction=_within(0, 1, lo_open=True))
@@ -69,6 +69,7 @@ class RunConfig:
     precision: str = 'auto'          # 'auto': bf16-mixed on GPU, 32-true on CPU
     num_workers: int = 0             # DataLoader workers
     ckpt_every: int = 5              # optimizer steps between resumable checkpoints
+    val_every: int = 0               # epochs between passes over the validation split (0: about ten passes over the run's budget)
     seed: int = 0
     resume: bool = False             # continue the run in `out` from its last checkpoint
 
@@ -136,7 +137,7 @@ def load_config(cls, path=None, **overrides) -> RunConfig:
         raise
 
 # %% ../../nbs/train/43_config.ipynb #e8fa7781
-RUNTIME_SETTINGS = ('resume', 'num_workers', 'devices', 'nodes', 'accelerator', 'precision', 'ckpt_every', 'out')   # how a run is carried out, not what it learns
+RUNTIME_SETTINGS = ('resume', 'num_workers', 'devices', 'nodes', 'accelerator', 'precision', 'ckpt_every', 'val_every', 'out')   # how a run is carried out, not what it learns
 BUDGET_SETTINGS = ('epochs', 'max_steps')        # an unfinished run may be resumed with another budget
 
 def changed_settings(saved:dict,                 # a run's config.yaml, as loaded

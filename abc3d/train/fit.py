@@ -30,7 +30,7 @@ from .config import RunConfig, PretrainConfig, FinetuneConfig, load_config, chan
 from .slurm import Requeue, check_requeue, rank_agreement, slurm_job, srun_step
 
 # %% auto #0
-__all__ = ['RUNS', 'DataPosition', 'make_trainer', 'run_pretrain', 'run_finetune', 'launch']
+__all__ = ['RUNS', 'DataPosition', 'val_every', 'make_trainer', 'run_pretrain', 'run_finetune', 'launch']
 
 # %% ../../nbs/train/45_fit.ipynb #2aed9805
 def _rng_state() -> dict:
@@ -121,7 +121,16 @@ def _quiet():
                 '.*The `srun` command is available on your system but is not used.*'):   # a run outside a SLURM job step
         warnings.filterwarnings('ignore', message=msg)
 
-def make_trainer(cfg:RunConfig, out:Path, **kw) -> L.Trainer:
+def val_every(cfg:RunConfig, epoch_steps:int=0) -> int:
+    "Epochs between validation passes: `cfg.val_every`, or (0) about ten passes over the run's budget of `epoch_steps`-step epochs (every epoch when unknown)."
+    if cfg.val_every: return cfg.val_every
+    if epoch_steps < 1: return 1
+    epochs = -(-cfg.max_steps // epoch_steps) if cfg.max_steps > 0 else cfg.epochs
+    return max(1, round(min(epochs, cfg.epochs) / 10))
+
+def make_trainer(cfg:RunConfig, out:Path,
+                 epoch_steps:int=0,        # optimizer steps of one epoch (0: unknown), for `val_every`
+                 **kw) -> L.Trainer:
     "A Trainer with resumable atomic checkpoints, CSV + TensorBoard logs, clipping and the right precision."
     _quiet()
     gpu = cfg.accelerator == 'gpu' or (cfg.accelerator == 'auto' and torch.cuda.is_available())
@@ -140,7 +149,7 @@ def make_trainer(cfg:RunConfig, out:Path, **kw) -> L.Trainer:
                      logger=[CSVLogger(out, name='logs', version='', flush_logs_every_n_steps=max(1, cfg.ckpt_every)),
                              TensorBoardLogger(out, name='tb', version='')],
                      log_every_n_steps=1, enable_progress_bar=_progress(), enable_model_summary=False,
-                     num_sanity_val_steps=0, default_root_dir=out, **kw)
+                     num_sanity_val_steps=0, check_val_every_n_epoch=val_every(cfg, epoch_steps), default_root_dir=out, **kw)
 
 def _run(trainer:L.Trainer, call:str, *args, **kw):
     "`trainer.<call>(*args, **kw)` (fit, validate, test); SIGTERM raises `Stopped` (Lightning exits with status 0, or ends the loop early as if done)."
@@ -161,6 +170,10 @@ def _datamodule(cfg:RunConfig, store:Path, tasks=None, truth=False) -> ChipDataM
     if empty: raise DataError(store, f"has no {' or '.join(empty)} chips ({ {s: len(d) for s, d in dm.ds.items()} }): "
                               "build it from larger regions, or with smaller split blocks (`abc3d chips --block 1`)")
     return dm
+
+def _epoch_steps(cfg:RunConfig, dm:ChipDataModule) -> int:
+    "About how many optimizer steps one epoch of the training split takes."
+    return -(-len(dm.ds['train']) // (cfg.batch_size * cfg.devices * cfg.nodes))
 
 def _bands(ds) -> dict[str, list[str]]:
     return {m: ds.band_names(m) for m in ds.inputs if ds.meta['modalities'][m]['kind'] != 'climate_grid'}
@@ -184,7 +197,7 @@ def run_pretrain(cfg:PretrainConfig) -> dict:
     lr = scaled_lr(cfg.lr, cfg.batch_size, cfg.devices, cfg.nodes, ref=cfg.ref_batch)
     task = PretrainTask(asdict(enc), bands, {'mask_ratio': cfg.mask_ratio, 'dec_dim': cfg.dec_dim}, lr=lr,
                         weight_decay=cfg.weight_decay, warmup=cfg.warmup)
-    trainer = make_trainer(cfg, out)
+    trainer = make_trainer(cfg, out, _epoch_steps(cfg, dm))
     _run(trainer, 'fit', task, dm, ckpt_path=last, weights_only=True)
     check_requeue(trainer)
     ranks = rank_agreement(trainer, task, out)
@@ -241,7 +254,7 @@ def run_finetune(cfg:FinetuneConfig) -> dict:
                         pretrained=str(pre) if pre else None, lr=lr, weight_decay=cfg.weight_decay, warmup=cfg.warmup,
                         modality_dropout=cfg.modality_dropout, lora_rank=cfg.lora_rank, arch=cfg.arch,
                         layer_decay=cfg.layer_decay, encoder_lr=cfg.encoder_lr, nll_beta=cfg.nll_beta, frozen_share=cfg.frozen_share)
-    trainer = make_trainer(cfg, out)
+    trainer = make_trainer(cfg, out, _epoch_steps(cfg, dm))
     _run(trainer, 'fit', task, dm, ckpt_path=last, weights_only=True)
     check_requeue(trainer)
     val = dm.ds['val']                                   # conformal intervals on the validation labels, the same on every rank
