@@ -15,7 +15,7 @@ from .metrics import INTERVAL_LEVELS, ONE_SIGMA, gaussian_z
 from ..data.label_error import model_rel_sd
 
 # %% auto #0
-__all__ = ['conformal_z', 'chip_spread', 'noise_pools', 'crossfit_residuals']
+__all__ = ['conformal_z', 'chip_spread', 'noise_pools', 'oof_shrink', 'crossfit_residuals']
 
 # %% ../../nbs/train/41a_calibrate.ipynb #8002c42b
 def conformal_z(err:np.ndarray,                   # prediction minus label [n]
@@ -147,11 +147,12 @@ def calibrate(self:FinetuneTask, batches,           # an iterable of batches: th
     gauss, one = gaussian_z(), INTERVAL_LEVELS.index(ONE_SIGMA)
     for t in tasks:
         getattr(self, f'calib_{t}').fill_(1.); getattr(self, f'zq_{t}').copy_(gauss.expand_as(getattr(self, f'zq_{t}'))); getattr(self, f'berk_{t}').zero_()
+        getattr(self, f'shrink_{t}')[0].fill_(1.); getattr(self, f'shrink_{t}')[1].zero_()
     table = {t: _no_spread(t) for t in tasks}                                        # row -1: no label
     for t, rows in (model_rel_sd or {}).items():
         for k, r in rows.items():
             if t in table: table[t][k] = torch.as_tensor(r, dtype=torch.float64)
-    acc, start = {t: [] for t in tasks}, 0
+    acc, lab, start = {t: [] for t in tasks}, {t: [] for t in tasks}, 0
     was = self.training; self.eval()
     with torch.no_grad():
         for b in batches:
@@ -159,11 +160,19 @@ def calibrate(self:FinetuneTask, batches,           # an iterable of batches: th
             pred = self.predict(b)
             for t in tasks:
                 got = _labelled(b, t, pred, table[t], label_noise)
-                if got is not None: got[0][5] += start; acc[t].append(got[0])
+                if got is not None:
+                    got[0][5] += start; acc[t].append(got[0])
+                    lab[t].append(b['targets'][t][0].permute(0, 2, 3, 1)[got[1]].double().cpu().numpy())
             start += len(b['latlon'])
     val = {t: np.concatenate(acc[t], 1) if acc[t] else np.zeros((6, 0, TASKS[t].channels)) for t in tasks}
     few = [t for t in tasks if val[t].shape[1] < min_labels or len(np.unique(val[t][5, :, 0])) < min_chips]
-    cross = crossfit_residuals(self, train_batches, few, table, steps=steps, seed=seed) if few and train_batches is not None and steps else {}
+    skill = {}
+    cross = crossfit_residuals(self, train_batches, few, table, steps=steps, seed=seed, skill=skill) if few and train_batches is not None and steps else {}
+    for t, s in skill.items():                     # a head no better than the labels' mean out of fold: pulled to it, val and cross-fitted residuals too
+        if s['lambda'] >= 1: continue
+        getattr(self, f'shrink_{t}').copy_(torch.tensor(np.stack([np.full(len(s['mean']), s['lambda']), s['mean']])))
+        cross[t][0] = s['residual']
+        if lab[t]: val[t][0] = s['lambda'] * val[t][0] + (1 - s['lambda']) * (np.asarray(s['mean']) - np.concatenate(lab[t]))
     self.train(was)
     rng, out = np.random.default_rng(seed), {}
     for t in tasks:
@@ -185,7 +194,8 @@ def calibrate(self:FinetuneTask, batches,           # an iterable of batches: th
                   'chips': int(len(np.unique(a[5, :, 0]))),
                   'coverage_sd_chips': None if None in spread else round(float(np.mean(spread)), 1),   # points: how well labels from these chips place it
                   'z68': [r[0] for r in zz], 'z95': [r[1] for r in zz], 'model_rel_sd': berk.round(4).tolist(),
-                  'noise_pairs': {TASKS[t].label_modalities()[k]: len(p) for k, p in pool.items()}}
+                  'noise_pairs': {TASKS[t].label_modalities()[k]: len(p) for k, p in pool.items()},
+                  'skill': {k: v for k, v in skill[t].items() if k != 'residual'} if t in skill else None}   # out of fold: mse against the mean's, and λ
     return out
 
 # %% ../../nbs/train/41a_calibrate.ipynb #ea0e6f00
@@ -208,12 +218,26 @@ def _fit_gaussian(head, x, y, steps:int, lr:float, beta:float, batch:int=8192):
         opt.zero_grad(); loss.backward(); opt.step()
     return head.eval()
 
+def oof_shrink(pred:np.ndarray,        # [n, C] out-of-fold predictions of the training labels
+               label:np.ndarray,       # [n, C] the labels
+               ref:np.ndarray,         # [n, C] each label's mean of the other folds' labels (what the mean would have predicted)
+               chip:np.ndarray,        # [n] each label's chip
+               min_labels:int=10, min_chips:int=5) -> dict:
+    "Whether a head has skill out of fold: {'lambda', 'mean', 'mse', 'mean_mse', 'labels', 'chips'}; λ is 1 where the out-of-fold predictions beat the fold means (squared error in each channel's label sd, pooled over channels) or where too few labels or chips judge, else the least-squares slope of the labels on the predictions about the fold means, in [0, 1]: `ref + λ(pred - ref)` is then no worse than the mean."
+    pred, label, ref = (np.asarray(a, float) for a in (pred, label, ref))
+    s = label.std(0) + 1e-12
+    d, e = (pred - ref) / s, (label - ref) / s
+    mse, mse0, chips = float(np.mean((d - e) ** 2)), float(np.mean(e ** 2)), len(np.unique(chip))
+    lam = 1. if len(label) < min_labels or chips < min_chips or mse < mse0 else float(np.clip((d * e).sum() / max((d * d).sum(), 1e-12), 0, 1))
+    return {'lambda': round(lam, 4), 'mean': label.mean(0).tolist(), 'mse': round(mse, 4), 'mean_mse': round(mse0, 4), 'labels': len(label), 'chips': chips}
+
 def crossfit_residuals(self:FinetuneTask,              # a fine-tuned model
                        batches,       # an iterable of batches: the training split, without augmentation
                        tasks:list[str],                  # regression tasks to cross-fit
                        rel_table:dict|None=None,         # {task: [sources + 1, C] truth's relative spread about each label source}
                        folds:int=5, steps:int=600, lr:float=3e-3, seed:int=0,
-                       batch:int=2048) -> dict[str, np.ndarray]:       # labels per Adam step
+                       batch:int=2048,                   # labels per Adam step
+                       skill:dict|None=None) -> dict[str, np.ndarray]:  # filled with {task: `oof_shrink` + the shrunk 'residual' [n, C]}
     "{task: [6, n, C]} at the labelled pixels of `batches` (the chip counted over all batches), as `calibrate` collects them, with the residual of a head trained afresh on the frozen features of the other chip folds in place of the fine-tuned head's own."
     x, y, a, chip = ({t: [] for t in tasks} for _ in range(4))
     was, start = self.training, 0
@@ -245,5 +269,10 @@ def crossfit_residuals(self:FinetuneTask,              # a fine-tuned model
             head = _fit_gaussian(_reset(self.heads[t]), X[fo != k], scale(Y[fo != k], st), steps, lr, beta, batch)
             with torch.no_grad(): mu = unscale(*head(X[fo == k][:, :, None, None]), st)[0][:, :, 0, 0]
             A[0, fo == k] = (mu - Y[fo == k]).double().numpy()
+        if skill is not None:
+            yt = Y.double().numpy()
+            ref = np.stack([yt[fo != k].mean(0) for k in range(K)])[fo]      # the mean of the other folds' labels
+            s = oof_shrink(A[0] + yt, yt, ref, G)
+            skill[t] = s | {'residual': ref + s['lambda'] * (A[0] + yt - ref) - yt}
         out[t] = A
     return out

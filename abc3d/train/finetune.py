@@ -85,6 +85,7 @@ class FinetuneTask(L.LightningModule):
             self.register_buffer(f'calib_{t}', torch.ones(TASKS[t].channels))                            # the std's factor
             self.register_buffer(f'zq_{t}', gaussian_z().repeat(TASKS[t].channels, 1))                    # interval half-widths in std [C, L]
             self.register_buffer(f'berk_{t}', torch.zeros(TASKS[t].channels))                            # the truth's relative spread about the labels
+            self.register_buffer(f'shrink_{t}', torch.tensor([[1.], [0.]]).repeat(1, TASKS[t].channels))   # [λ; label mean]: a head without skill pulled to the mean
         for t, w in (class_weights or {}).items(): self.register_buffer(f'cw_{t}', torch.tensor(w, dtype=torch.float32))
         self._apply_mode()
         self.metrics = nn.ModuleDict()
@@ -139,6 +140,8 @@ def predict(self:FinetuneTask, batch:dict) -> dict:
             probs = o.softmax(1); out[t] = {'class': probs.argmax(1, keepdim=True), 'probs': probs}
         else:
             mean, var = unscale(*o, self.stats.get(t, {'mean': 0., 'std': 1.}))
+            lam, ybar = (r.view(1, -1, 1, 1) for r in getattr(self, f'shrink_{t}'))
+            mean = ybar + lam * (mean - ybar)                                # λ = 1 unless calibration found no skill out of fold
             calib, berk = (getattr(self, f'{k}_{t}').view(1, -1, 1, 1) for k in ('calib', 'berk'))
             out[t] = {'mean': mean, 'std': (var * calib**2 + (berk * mean.clamp(min=0))**2).sqrt()}   # + what the labels could not show
     return out
@@ -289,6 +292,6 @@ def load_finetuned(path) -> FinetuneTask:
     hp.setdefault('pixel_heads', ())                                                       # ... or before heads were refitted
     task = FinetuneTask(**hp)
     for k, v in task.state_dict().items():
-        if k.startswith(('calib_', 'zq_', 'berk_')): sd.setdefault(k, v)   # ... or before calibration: Gaussian intervals of the raw std
+        if k.startswith(('calib_', 'zq_', 'berk_', 'shrink_')): sd.setdefault(k, v)   # ... or before calibration: Gaussian intervals of the raw std
     task.load_state_dict(sd)
     return task.eval()
