@@ -8,7 +8,7 @@ import torch, torch.nn as nn, torch.nn.functional as F
 from ..tasks import Task, TASKS
 
 # %% auto #0
-__all__ = ['target_stats', 'scale', 'unscale', 'GaussianHead', 'SegmentationHead', 'make_head', 'gaussian_nll',
+__all__ = ['target_stats', 'scale', 'unscale', 'GaussianHead', 'SegmentationHead', 'pointwise', 'make_head', 'gaussian_nll',
            'masked_cross_entropy']
 
 # %% ../../nbs/models/33_heads.ipynb #b99350c2
@@ -48,7 +48,11 @@ class GaussianHead(nn.Module):
     def forward(self, x:torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         "x: [B, F, H, W] -> (mean, variance), each [B, C, H, W]."
         if self.window > 1: x = F.avg_pool2d(x, self.window, 1, self.window // 2, count_include_pad=False)
-        mu, s = self.body(x).chunk(2, 1)
+        return self.outputs(self.body(x))
+
+    def outputs(self, z:torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        "(mean, variance) from the body's output `z` [B, 2C, ...] (channels on dim 1; [n, 2C] for single pixels)."
+        mu, s = z.chunk(2, 1)
         if self.floor is not None and self.monotone != 'layers': mu = torch.cat([self.floor + F.softplus(mu[:, :1] - self.floor), mu[:, 1:]], 1) if self.monotone else self.floor + F.softplus(mu - self.floor)
         if self.monotone == 'levels': mu = torch.cat([mu[:, :1], mu[:, :1] + F.softplus(mu[:, 1:]).cumsum(1)], 1)
         elif self.monotone == 'layers': mu = F.softplus(mu)
@@ -63,6 +67,13 @@ class SegmentationHead(nn.Module):
     def forward(self, x:torch.Tensor) -> torch.Tensor:
         "x: [B, F, H, W] -> logits [B, K, H, W]."
         return self.body(x)
+
+def pointwise(head:nn.Module, x:torch.Tensor):
+    "A head on the features of single pixels `x` [n, F] (their neighbourhood already in them): (mean, variance) [n, C] each, or logits [n, K]. Its 1x1 convolutions run as matrix products: over n images of one pixel they are several times slower."
+    z = x
+    for m in (head.body if isinstance(head.body, nn.Sequential) else [head.body]):
+        z = F.linear(z, m.weight[:, :, 0, 0], m.bias) if isinstance(m, nn.Conv2d) else m(z)
+    return head.outputs(z) if isinstance(head, GaussianHead) else z
 
 def make_head(spec:Task, in_dim:int, linear:bool=False, channels:int|None=None, floor:float|None=None) -> nn.Module:
     "The head of a task (`channels` overrides the spec's, e.g. the number of land-cover classes in a store; `floor` bounds a regression mean from below)."

@@ -9,7 +9,7 @@ from statistics import NormalDist
 import numpy as np, torch
 from fastcore.basics import patch
 from ..tasks import TASKS
-from ..models.heads import gaussian_nll, scale, unscale
+from ..models.heads import gaussian_nll, scale, unscale, pointwise
 from .finetune import FinetuneTask
 from .metrics import INTERVAL_LEVELS, ONE_SIGMA, gaussian_z
 from ..data.label_error import model_rel_sd
@@ -214,7 +214,7 @@ def _fit_gaussian(head, x, y, steps:int, lr:float, beta:float, batch:int=8192):
     head.train()
     for _ in range(steps):
         i = torch.randperm(len(y), generator=g)[:batch]
-        loss = gaussian_nll(*head(x[i][:, :, None, None]), y[i][:, :, None, None], mask[:len(i)], None, beta)
+        loss = gaussian_nll(*(o[:, :, None, None] for o in pointwise(head, x[i])), y[i][:, :, None, None], mask[:len(i)], None, beta)
         opt.zero_grad(); loss.backward(); opt.step()
     return head.eval()
 
@@ -267,7 +267,7 @@ def crossfit_residuals(self:FinetuneTask,              # a fine-tuned model
         for k in range(K):
             torch.manual_seed(seed + k)
             head = _fit_gaussian(_reset(self.heads[t]), X[fo != k], scale(Y[fo != k], st), steps, lr, beta, batch)
-            with torch.no_grad(): mu = unscale(*head(X[fo == k][:, :, None, None]), st)[0][:, :, 0, 0]
+            with torch.no_grad(): mu = unscale(*pointwise(head, X[fo == k]), st)[0]
             A[0, fo == k] = (mu - Y[fo == k]).double().numpy()
         if skill is not None:
             yt = Y.double().numpy()

@@ -9,7 +9,7 @@ import numpy as np, torch
 import torch.nn.functional as F
 from fastcore.basics import patch
 from ..tasks import TASKS
-from ..models.heads import make_head
+from ..models.heads import make_head, pointwise
 from .finetune import FinetuneTask
 from .metrics import SegmentationMetrics
 from lightning.pytorch.utilities import move_data_to_device
@@ -53,7 +53,7 @@ def _train_head(head, x, y, w, cw, steps:int, lr:float, seed:int, batch:int=8192
     for _ in range(steps):
         i = torch.randint(0, len(y), (min(batch, len(y)),), generator=g)
         ww = w[i] * cw[y[i]]
-        loss = (F.cross_entropy(head(x[i][:, :, None, None])[:, :, 0, 0], y[i], reduction='none') * ww).sum() / ww.sum().clamp(min=1e-12)
+        loss = (F.cross_entropy(pointwise(head, x[i]), y[i], reduction='none') * ww).sum() / ww.sum().clamp(min=1e-12)
         opt.zero_grad(); loss.backward(); opt.step()
     return head.eval()
 
@@ -85,7 +85,7 @@ def refit_heads(self:FinetuneTask, train_batches,     # an iterable of batches: 
         val, loss = {}, {}
         with torch.no_grad():
             for n, (h, s) in cands.items():
-                lg = h(xv[:, s][:, :, None, None])[:, :, 0, 0]
+                lg = pointwise(h, xv[:, s])
                 val[n], loss[n] = class_score(t, lg.argmax(1), yv), float((F.cross_entropy(lg, yv, reduction='none') * wv * cw[yv]).sum() / (wv * cw[yv]).sum())
         best = max(val, key=lambda n: (round(val[n], 6), -round(loss[n], 6), n == 'fine-tuned'))   # then the lower weighted loss; then the fine-tuned head
         if best != 'fine-tuned':
