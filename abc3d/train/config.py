@@ -12,7 +12,7 @@ from ..core import DataError
 
 # %% auto #0
 __all__ = ['RULES', 'RUNTIME_SETTINGS', 'BUDGET_SETTINGS', 'check_setting', 'RunConfig', 'PretrainConfig', 'FinetuneConfig',
-           'load_config', 'changed_settings']
+           'load_config', 'val_every', 'changed_settings']
 
 # %% ../../nbs/train/43_config.ipynb #6373725e
 def _at_least(lo): return (lambda v: v >= lo), f"at least {lo}"
@@ -135,6 +135,15 @@ def load_config(cls, path=None, **overrides) -> RunConfig:
         if path and any(e.args[0].startswith(f"setting '{k}'") for k in values if k not in overrides or overrides[k] is None):
             raise DataError(path, e.args[0]) from None   # the bad value came from the file: name it
         raise
+
+# %% ../../nbs/train/43_config.ipynb #df04851c
+def val_every(cfg:RunConfig, epoch_steps:int=0) -> int:
+    "Epochs between validation passes: `cfg.val_every`, or (0) about ten passes over the run's budget of `epoch_steps`-step epochs (every epoch when unknown)."
+    if cfg.val_every: return cfg.val_every
+    if epoch_steps < 1: return 1
+    epochs = -(-cfg.max_steps // epoch_steps) if cfg.max_steps > 0 else cfg.epochs
+    return max(1, round(min(epochs, cfg.epochs) / 10))
+
 
 # %% ../../nbs/train/43_config.ipynb #e8fa7781
 RUNTIME_SETTINGS = ('resume', 'num_workers', 'devices', 'nodes', 'accelerator', 'precision', 'ckpt_every', 'val_every', 'out')   # how a run is carried out, not what it learns

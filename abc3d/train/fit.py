@@ -26,11 +26,11 @@ from .calibrate import noise_pools     # and `FinetuneTask.calibrate`
 import abc3d.train.refit                          # adds `FinetuneTask.refit_heads`
 from .ood import fit_ood
 from .progress import StepProgress
-from .config import RunConfig, PretrainConfig, FinetuneConfig, load_config, changed_settings
+from .config import RunConfig, PretrainConfig, FinetuneConfig, load_config, changed_settings, val_every
 from .slurm import Requeue, check_requeue, rank_agreement, slurm_job, srun_step
 
 # %% auto #0
-__all__ = ['RUNS', 'DataPosition', 'val_every', 'make_trainer', 'run_pretrain', 'run_finetune', 'launch']
+__all__ = ['RUNS', 'DataPosition', 'make_trainer', 'run_pretrain', 'run_finetune', 'launch']
 
 # %% ../../nbs/train/45_fit.ipynb #2aed9805
 def _rng_state() -> dict:
@@ -120,13 +120,6 @@ def _quiet():
     for msg in ('.*does not have many workers.*', '.*treespec.*', '.*LeafSpec.*', '.*is an invalid version.*',
                 '.*The `srun` command is available on your system but is not used.*'):   # a run outside a SLURM job step
         warnings.filterwarnings('ignore', message=msg)
-
-def val_every(cfg:RunConfig, epoch_steps:int=0) -> int:
-    "Epochs between validation passes: `cfg.val_every`, or (0) about ten passes over the run's budget of `epoch_steps`-step epochs (every epoch when unknown)."
-    if cfg.val_every: return cfg.val_every
-    if epoch_steps < 1: return 1
-    epochs = -(-cfg.max_steps // epoch_steps) if cfg.max_steps > 0 else cfg.epochs
-    return max(1, round(min(epochs, cfg.epochs) / 10))
 
 def make_trainer(cfg:RunConfig, out:Path,
                  epoch_steps:int=0,        # optimizer steps of one epoch (0: unknown), for `val_every`
